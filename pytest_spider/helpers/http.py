@@ -1,0 +1,132 @@
+"""HTTP(S) connections through libcurl, PATHspider's ``connect_http`` / ``connect_https``.
+
+The target's address is always the one connected to: the domain, when there is one, is only
+the Host header and the TLS SNI, handed to curl as a pre-resolved name so that no resolver is
+ever asked. ``connect_https`` really speaks TLS (PATHspider 2.0.1 built an ``http://`` URL there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from io import BytesIO
+from typing import Any
+
+import pycurl
+
+from pytest_spider.helpers import errors, settings
+from pytest_spider.spider import FlowResult, Job
+
+#: Returned by the write callback to make curl stop once enough body is kept.
+_STOP_TRANSFER = 0
+
+
+def connect_http(
+    source: tuple[str | None, str | None] | None,
+    job: Job,
+    conn_timeout: float,
+    curlopts: Mapping[int, Any] | None = None,
+    curlinfos: Iterable[int] | None = None,
+) -> FlowResult:
+    """Fetch ``/`` from ``job['dip']:job['dp']`` (default port 80) over plain HTTP."""
+    job.setdefault("dp", 80)
+    return _fetch("http", source, job, conn_timeout, curlopts, curlinfos)
+
+
+def connect_https(
+    source: tuple[str | None, str | None] | None,
+    job: Job,
+    conn_timeout: float,
+    curlopts: Mapping[int, Any] | None = None,
+    curlinfos: Iterable[int] | None = None,
+) -> FlowResult:
+    """Fetch ``/`` from ``job['dip']:job['dp']`` (default port 443) over TLS."""
+    job.setdefault("dp", 443)
+    return _fetch("https", source, job, conn_timeout, curlopts, curlinfos)
+
+
+def _url_host(dip: str) -> str:
+    return f"[{dip}]" if ":" in dip else dip
+
+
+def _fetch(
+    scheme: str,
+    source: tuple[str | None, str | None] | None,
+    job: Job,
+    conn_timeout: float,
+    curlopts: Mapping[int, Any] | None,
+    curlinfos: Iterable[int] | None,
+) -> FlowResult:
+    dip, dp = str(job["dip"]), int(job["dp"])
+    domain = job.get("domain") or None
+    host = domain if domain else _url_host(dip)
+    cfg = settings.current
+    header, body = BytesIO(), BytesIO()
+    truncated = False
+
+    def keep_body(chunk: bytes) -> int | None:
+        nonlocal truncated
+        room = cfg.max_body - body.tell()
+        body.write(chunk[: max(room, 0)])
+        if len(chunk) > room:
+            truncated = True
+            return _STOP_TRANSFER
+        return None
+
+    timeout_ms = max(1, int(conn_timeout * 1000))
+    opts: dict[int, Any] = {
+        pycurl.URL: f"{scheme}://{host}:{dp}/",
+        pycurl.HTTP_VERSION: pycurl.CURL_HTTP_VERSION_1_1,
+        pycurl.USERAGENT: cfg.user_agent,
+        pycurl.SSL_VERIFYPEER: int(cfg.tls_verify),
+        pycurl.SSL_VERIFYHOST: 2 if cfg.tls_verify else 0,
+    }
+    if cfg.ca_file:
+        opts[pycurl.CAINFO] = cfg.ca_file
+    opts.update(curlopts or {})
+    # Not overridable: these keep every packet on the target's own address and bound in time.
+    opts.update(
+        {
+            pycurl.RESOLVE: [f"{domain}:{dp}:{_url_host(dip)}"] if domain else [],
+            pycurl.PROXY: "",
+            pycurl.NOPROXY: "*",
+            pycurl.NOSIGNAL: 1,
+            pycurl.TIMEOUT_MS: timeout_ms,
+            pycurl.CONNECTTIMEOUT_MS: timeout_ms,
+            pycurl.FRESH_CONNECT: 1,
+            pycurl.FORBID_REUSE: 1,
+            pycurl.FOLLOWLOCATION: 0,
+            pycurl.HEADERFUNCTION: header.write,
+            pycurl.WRITEFUNCTION: keep_body,
+        }
+    )
+    if source is not None:
+        bind = source[1] if ":" in dip else source[0]
+        if bind:
+            opts[pycurl.INTERFACE] = bind
+
+    curl = pycurl.Curl()
+    try:
+        for option, value in opts.items():
+            curl.setopt(option, value)
+        try:
+            curl.perform()
+        except pycurl.error as exc:
+            code, message = exc.args[0], str(exc.args[1])
+            if not (code == pycurl.E_WRITE_ERROR and truncated):
+                return errors.failure(
+                    errors.classify_curl(code, message),
+                    message,
+                    sp=curl.getinfo(pycurl.LOCAL_PORT),
+                    curl_code=code,
+                )
+        info = {ci: curl.getinfo(ci) for ci in (curlinfos or ())}
+        return errors.success(
+            sp=curl.getinfo(pycurl.LOCAL_PORT),
+            http_response_code=curl.getinfo(pycurl.RESPONSE_CODE),
+            http_response_header=header.getvalue().decode("utf-8", "backslashreplace"),
+            http_response_body=body.getvalue().decode("utf-8", "backslashreplace"),
+            http_body_truncated=truncated,
+            http_info=info,
+        )
+    finally:
+        curl.close()
