@@ -16,8 +16,13 @@ Conditions:
 
 import pycurl
 
-from pytest_spider import CONN_OK, DesynchronizedSpider, PluggableSpider
-from pytest_spider import connect_http, connect_https
+from pytest_spider import (
+    CONN_OK,
+    DesynchronizedSpider,
+    PluggableSpider,
+    connect_http,
+    connect_https,
+)
 
 
 class H2(DesynchronizedSpider, PluggableSpider):

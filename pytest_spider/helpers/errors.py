@@ -24,8 +24,22 @@ _CURL_CLASSES: Final[dict[int, str]] = {
     7: REFUSED,  # COULDNT_CONNECT (refined by message below)
     55: RESET,  # SEND_ERROR
     56: RESET,  # RECV_ERROR
-    35: TLS, 51: TLS, 53: TLS, 54: TLS, 58: TLS, 59: TLS, 60: TLS, 64: TLS,  # noqa: E241
-    66: TLS, 77: TLS, 80: TLS, 82: TLS, 83: TLS, 90: TLS, 91: TLS, 98: TLS,
+    35: TLS,
+    51: TLS,
+    53: TLS,
+    54: TLS,
+    58: TLS,
+    59: TLS,
+    60: TLS,
+    64: TLS,
+    66: TLS,
+    77: TLS,
+    80: TLS,
+    82: TLS,
+    83: TLS,
+    90: TLS,
+    91: TLS,
+    98: TLS,
     1: HTTP,  # UNSUPPORTED_PROTOCOL
     8: HTTP,  # WEIRD_SERVER_REPLY
     16: HTTP,  # HTTP2 framing

@@ -1,0 +1,331 @@
+"""The campaign: one pytest run's targets, experiments, engine and outputs, wired together.
+
+The plugin's hooks stay thin by delegating here; this is the only object that knows how
+targets become cases, cases become engine tasks, and finished items become records.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from pytest_spider.collect import CASE_KEY, RECORDS_KEY, Case
+from pytest_spider.engine import Engine, Outcome, Task
+from pytest_spider.exclude import ExclusionFileError, ExclusionList
+from pytest_spider.helpers import settings as helper_settings
+from pytest_spider.measure import ConnFunctionError, SequenceResult, run_sequence
+from pytest_spider.options import SpiderSettings
+from pytest_spider.record import DISCARDED, EXCLUDED, UNADDRESSED, Record, build_record
+from pytest_spider.reporting import junit
+from pytest_spider.reporting.ndjson import NdjsonWriter
+from pytest_spider.reporting.summary import Summary
+from pytest_spider.spider import Spider, experiment_args
+from pytest_spider.targets import Target, TargetFileError, TargetList, load_targets
+from pytest_spider.verdict import judge
+
+CAMPAIGN_KEY = pytest.StashKey["Campaign"]()
+#: What the engine gave an item (kept for the record, whatever the item's outcome).
+OUTCOME_KEY = pytest.StashKey[Outcome[SequenceResult]]()
+#: The conditions, once combine_flows ran.
+CONDITIONS_KEY = pytest.StashKey[list[str]]()
+#: Outcome and reason so far, phase by phase.
+RESULT_KEY = pytest.StashKey[tuple[str, str | None]]()
+
+#: How many bad target lines a usage error lists before it just counts.
+BAD_LINES_SHOWN = 20
+#: Seconds past its connections' timeouts after which a sequence counts as hung.
+HANG_GRACE = 10.0
+
+
+class SequenceHung(Exception):
+    """A sequence ran far past its connections' timeouts (a conn_ function hangs)."""
+
+
+class Campaign:
+    """Targets x experiments of one run, measured ahead by the engine, reported as records."""
+
+    def __init__(self, config: pytest.Config, settings: SpiderSettings, writes: bool) -> None:
+        self.config = config
+        self.settings = settings
+        #: This process writes records (False on xdist workers: the controller writes).
+        self.writes = writes
+        self.targets = TargetList(targets=[], bad=[], duplicates=0, formats={})
+        self.exclusions: list[ExclusionList] = []
+        self.summary = Summary()
+        self.writer: NdjsonWriter | None = None
+        self.engine: Engine[SequenceResult] | None = None
+        self._instances: dict[type[Spider], Spider] = {}
+        self._cases: dict[type[Spider], list[Case]] = {}
+        self._conn_fixtures: set[str] = set()
+
+    # -- input -----------------------------------------------------------------------------
+
+    def load(self, stdin: Any = None) -> None:
+        """Read target and exclusion lists; bad input stops the run unless told otherwise."""
+        try:
+            self.targets = load_targets(self.settings.targets, stdin or sys.stdin)
+            self.exclusions = [ExclusionList.load(p) for p in self.settings.exclude]
+        except (TargetFileError, ExclusionFileError, OSError) as exc:
+            raise pytest.UsageError(str(exc)) from None
+        bad = self.targets.bad
+        if bad and not self.settings.keep_bad_targets:
+            shown = "\n".join(f"  {line}" for line in bad[:BAD_LINES_SHOWN])
+            more = len(bad) - BAD_LINES_SHOWN
+            tail = f"\n  ... and {more} more" if more > 0 else ""
+            raise pytest.UsageError(
+                f"{len(bad)} bad target line(s); nothing was measured "
+                f"(--spider-keep-bad-targets measures the rest):\n{shown}{tail}"
+            )
+        helper_settings.configure(
+            helper_settings.HelperSettings(
+                tls_verify=self.settings.tls_verify,
+                ca_file=self.settings.ca_file,
+                max_body=self.settings.max_body,
+            )
+        )
+
+    def check_experiment(self, experiment: type[Spider]) -> None:
+        """Refuse a connection mode the experiment does not have."""
+        mode, supported = self.settings.connect, experiment.connect_supported
+        if mode is not None and supported and mode not in supported:
+            raise pytest.UsageError(
+                f"--spider-connect={mode}: {experiment.name} supports {', '.join(supported)}"
+            )
+
+    def instance(self, experiment: type[Spider]) -> Spider:
+        """The one instance of ``experiment`` in this process (experiments hold no state)."""
+        if experiment not in self._instances:
+            mode = self.settings.connect if experiment.connect_supported else None
+            args = experiment_args(experiment, self.settings.timeout, mode, {})
+            self._instances[experiment] = experiment(args=args, source=(None, None))
+        return self._instances[experiment]
+
+    def _skip_reason(self, experiment: type[Spider], target: Target) -> str | None:
+        if target.dip is None:
+            if experiment.needs_address:
+                return f"{UNADDRESSED} {target.label()} (names are never resolved here)"
+            return None
+        for exclusion in self.exclusions:
+            entry = exclusion.match(target.dip)
+            if entry is not None:
+                return f"{EXCLUDED} {entry}"
+        return None
+
+    def cases(self, experiment: type[Spider]) -> list[Case]:
+        """Every target of the campaign for ``experiment``, in input order."""
+        if experiment not in self._cases:
+            self._cases[experiment] = [
+                Case(experiment, t, self._skip_reason(experiment, t)) for t in self.targets.targets
+            ]
+        return self._cases[experiment]
+
+    def provide_conn_fixtures(self, experiments: Iterable[type[Spider]]) -> None:
+        """Register a fixture per ``conn_*`` name that returns that connection's result."""
+        for experiment in experiments:
+            for name in experiment.connection_names():
+                if name not in self._conn_fixtures:
+                    self._conn_fixtures.add(name)
+                    holder = type(f"SpiderConn_{name}", (), {name: _conn_fixture(name)})
+                    self.config.pluginmanager.register(holder(), name=f"pytest-spider:{name}")
+
+    # -- measuring -------------------------------------------------------------------------
+
+    def _task(self, case: Case, consumers: int = 1) -> Task[SequenceResult]:
+        instance = self.instance(case.experiment)
+        job = case.target.job
+        return Task(case.key, lambda: run_sequence(instance, job()), consumers)
+
+    def start(self, items: Sequence[pytest.Item], planned: bool) -> None:
+        """Start the engine; ``planned`` means these items all run here, in this order."""
+        longest = max((len(c.experiment.connections) for c in self._all_cases(items)), default=1)
+        self.engine = Engine(
+            self.settings.concurrency,
+            self.settings.lookahead,
+            hang_after=longest * self.settings.timeout + HANG_GRACE,
+        )
+        if planned:
+            self.engine.plan(self._plan(items))
+
+    @staticmethod
+    def _all_cases(items: Iterable[pytest.Item]) -> Iterable[Case]:
+        return (item.stash[CASE_KEY] for item in items if CASE_KEY in item.stash)
+
+    def _plan(self, items: Sequence[pytest.Item]) -> Iterable[Task[SequenceResult]]:
+        consumers: dict[Hashable, int] = {}
+        order: list[Case] = []
+        for item in items:
+            case = item.stash.get(CASE_KEY, None)
+            if case is None or case.skip_reason or "spider_flows" not in _fixturenames(item):
+                continue
+            if case.key not in consumers:
+                order.append(case)
+                consumers[case.key] = 0
+            consumers[case.key] += 1
+        return (self._task(case, consumers[case.key]) for case in order)
+
+    def prefetch(self, item: pytest.Item | None) -> None:
+        """Without a plan (xdist worker), start the next item's sequence early."""
+        case = None if item is None else item.stash.get(CASE_KEY, None)
+        if self.engine is not None and case is not None and not case.skip_reason:
+            self.engine.prefetch(self._task(case))
+
+    def measure(self, item: pytest.Item) -> SequenceResult:
+        """The finished sequence of ``item``'s case; raises what the sequence raised."""
+        case = item.stash[CASE_KEY]
+        if case.skip_reason:
+            pytest.skip(case.skip_reason)
+        if self.engine is None:
+            raise RuntimeError("the measurement engine is not running")
+        outcome = self.engine.take(case.key, self._task(case))
+        item.stash[OUTCOME_KEY] = outcome
+        if outcome.hung_after is not None:
+            raise SequenceHung(
+                f"{case.experiment.__name__} still running after {outcome.hung_after:g} s "
+                f"(timeout {self.settings.timeout:g} s per connection)"
+            )
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.value is not None
+        if outcome.value.discarded:
+            pytest.skip(DISCARDED)
+        return outcome.value
+
+    def release(self, item: pytest.Item) -> None:
+        """An item that never took its measurement (setup failed early) frees it."""
+        case = item.stash.get(CASE_KEY, None)
+        if self.engine is None or case is None or OUTCOME_KEY in item.stash:
+            return
+        if "spider_flows" in _fixturenames(item) and not case.skip_reason:
+            self.engine.release(case.key)
+
+    def stop(self) -> None:
+        """Measure nothing more (``-x``, ``--maxfail``, interrupted)."""
+        if self.engine is not None:
+            self.engine.stop()
+
+    # -- outcomes --------------------------------------------------------------------------
+
+    def conditions(self, item: pytest.Item, flows: list[dict[str, Any]]) -> list[str]:
+        """Run ``combine_flows`` and check it returned condition strings."""
+        case = item.stash[CASE_KEY]
+        conditions = self.instance(case.experiment).combine_flows(flows)
+        if not isinstance(conditions, list | tuple) or not all(
+            isinstance(c, str) for c in conditions
+        ):
+            raise TypeError(
+                f"{case.experiment.__name__}.combine_flows must return a list of condition "
+                f"strings, not {conditions!r}"
+            )
+        item.stash[CONDITIONS_KEY] = list(conditions)
+        return list(conditions)
+
+    def apply_verdict(self, record: Record) -> None:
+        """Fail or skip the running experiment item as its conditions say."""
+        judgement = judge(record["conditions"], self.settings.fail_on, self.settings.skip_on)
+        if judgement.verdict == "pass":
+            return
+        errors = "; ".join(
+            f"{flow.get('conn')}: {flow['error_class']}: {flow.get('error')}"
+            for flow in record["flow_results"]
+            if flow.get("error_class")
+        )
+        message = f"{judgement.message()}{'; ' if errors else ''}{errors}"
+        if judgement.verdict == "fail":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+    def note_phase(self, item: pytest.Item, report: pytest.TestReport, call: Any) -> None:
+        """Fold one phase's report into the item's overall outcome and reason."""
+        if report.passed:
+            item.stash.setdefault(RESULT_KEY, ("passed", None))
+            return
+        if report.skipped:
+            reason = str(getattr(call.excinfo.value, "msg", "")) if call.excinfo else None
+            item.stash[RESULT_KEY] = ("skipped", reason)
+            return
+        reason = call.excinfo.exconly() if call.excinfo else None
+        item.stash[RESULT_KEY] = ("failed" if report.when == "call" else "error", reason)
+
+    def discarded(self, item: pytest.Item) -> bool:
+        """The experiment asked to drop this target's record (CONN_DISCARD)."""
+        outcome = item.stash.get(OUTCOME_KEY, None)
+        return outcome is not None and outcome.value is not None and outcome.value.discarded
+
+    def record(self, item: pytest.Item) -> Record | None:
+        """The item's record, once its phases are done (experiment items only)."""
+        if not item.stash.get(RECORDS_KEY, False):
+            return None
+        case = item.stash[CASE_KEY]
+        outcome = item.stash.get(OUTCOME_KEY, None)
+        flows: list[dict[str, Any]] = []
+        if outcome is not None and outcome.value is not None:
+            flows = outcome.value.flows
+        elif outcome is not None and isinstance(outcome.error, ConnFunctionError):
+            flows = outcome.error.flows
+        result, reason = item.stash.get(RESULT_KEY, ("error", "no outcome"))
+        return build_record(
+            case.target.fields,
+            flows,
+            item.stash.get(CONDITIONS_KEY, None),
+            experiment=case.experiment.name,
+            nodeid=item.nodeid,
+            outcome=result,
+            reason=reason,
+        )
+
+    def emit(self, report: pytest.TestReport, record: Record) -> None:
+        """Write a finished record everywhere it goes (writing process only)."""
+        if not self.writes:
+            return
+        if self.writer is None and self.settings.output:
+            self.writer = NdjsonWriter(self.settings.output)
+        if self.writer is not None:
+            self.writer.write(record)
+        junit.add_record(self.config, report, record)
+        self.summary.add(record)
+        self.config.hook.pytest_spider_record(record=record, config=self.config)
+
+    def summary_lines(self) -> Iterator[str]:
+        """The end-of-run summary: conditions per experiment, then input and output facts."""
+        if not self.settings.active:
+            return
+        yield from self.summary.lines()
+        targets, summary = self.targets, self.summary
+        formats = ", ".join(sorted(set(targets.formats.values())))
+        yield (
+            f"input: {len(targets.targets)} targets ({formats}), {targets.duplicates} "
+            f"duplicate(s) measured once, {len(targets.bad)} bad line(s), "
+            f"{summary.excluded} excluded, {summary.unaddressed} without address, "
+            f"{summary.discarded} discarded"
+        )
+        for line in targets.bad[:BAD_LINES_SHOWN]:
+            yield f"  bad: {line}"
+        if len(targets.bad) > BAD_LINES_SHOWN:
+            yield f"  ... and {len(targets.bad) - BAD_LINES_SHOWN} more bad line(s)"
+        if self.writer is not None:
+            yield f"records: {self.writer.written} written to {self.writer.path}"
+
+    def close(self) -> None:
+        """Stop the engine's threads and close the output."""
+        if self.engine is not None:
+            self.engine.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _fixturenames(item: pytest.Item) -> Sequence[str]:
+    names: Sequence[str] = getattr(item, "fixturenames", ())
+    return names
+
+
+def _conn_fixture(name: str) -> Any:
+    def conn(spider_flows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        if name not in spider_flows:
+            raise LookupError(f"{name} is not a connection of this item's experiment")
+        return spider_flows[name]
+
+    conn.__doc__ = f"The result of the ``{name}`` connection for this target."
+    return pytest.fixture(name=name)(conn)

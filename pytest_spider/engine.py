@@ -1,0 +1,191 @@
+"""The run-ahead measurement engine: many sequences in flight, results taken in plan order.
+
+pytest runs one item at a time, but a campaign needs a hundred connections in flight: with
+dead targets and a 2 s timeout, one at a time would take hours. The engine is handed the
+plan (the sequences of the items that will run, in run order) and works ahead of pytest's
+loop with ``concurrency`` worker threads; each item then only takes its finished result.
+
+What is held stays bounded: at most ``lookahead`` sequences are planned-but-not-taken at
+once (queued, in flight, or finished and waiting), and a result is dropped as soon as its
+last consumer has taken it. No pytest imports here: the plugin (or an xdist worker) drives it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task(Generic[T]):
+    """One sequence to run: ``run()`` does the work; ``consumers`` items will take it."""
+
+    key: Hashable
+    run: Callable[[], T]
+    consumers: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """What became of a task: a value, the exception it raised, or a hang."""
+
+    value: T | None = None
+    error: BaseException | None = None
+    hung_after: float | None = None
+
+
+class _Slot(Generic[T]):
+    """A planned task and, once done, its outcome."""
+
+    __slots__ = ("consumers", "done", "outcome", "started", "task")
+
+    def __init__(self, task: Task[T]) -> None:
+        self.task = task
+        self.consumers = task.consumers
+        self.done = threading.Event()
+        self.started: float | None = None
+        self.outcome: Outcome[T] | None = None
+
+
+class Engine(Generic[T]):
+    """Runs tasks ahead of their consumers with bounded concurrency and bounded memory.
+
+    ``hang_after`` is how long a started task may take before its consumer gives up on it;
+    the stuck thread is then replaced so that concurrency does not shrink.
+    """
+
+    def __init__(self, concurrency: int, lookahead: int, hang_after: float) -> None:
+        if concurrency < 1 or lookahead < 1:
+            raise ValueError("concurrency and lookahead must be at least 1")
+        self.concurrency = concurrency
+        self.lookahead = max(lookahead, concurrency)
+        self.hang_after = hang_after
+        self._queue: queue.SimpleQueue[_Slot[T] | None] = queue.SimpleQueue()
+        self._slots: dict[Hashable, _Slot[T]] = {}
+        self._plan: Iterator[Task[T]] = iter(())
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._threads: list[threading.Thread] = []
+        self.in_flight = 0
+        self.completed = 0
+
+    # -- feeding ---------------------------------------------------------------------------
+
+    def plan(self, tasks: Iterable[Task[T]]) -> None:
+        """Set the run order and start working ahead on it."""
+        self._plan = iter(tasks)
+        self._start_threads(self.concurrency)
+        self._refill()
+
+    def _refill(self) -> None:
+        while not self._stopped and len(self._slots) < self.lookahead:
+            task = next(self._plan, None)
+            if task is None:
+                return
+            self._submit(task)
+
+    def _submit(self, task: Task[T]) -> _Slot[T]:
+        slot = _Slot(task)
+        self._slots[task.key] = slot
+        self._queue.put(slot)
+        return slot
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def _start_threads(self, count: int) -> None:
+        for _ in range(count):
+            thread = threading.Thread(target=self._work, name="spider-engine", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _work(self) -> None:
+        while True:
+            slot = self._queue.get()
+            if slot is None:
+                return
+            if self._stopped:
+                slot.outcome = Outcome(error=RuntimeError("measurement stopped before start"))
+                slot.done.set()
+                continue
+            with self._lock:
+                self.in_flight += 1
+            slot.started = time.monotonic()
+            try:
+                slot.outcome = Outcome(value=slot.task.run())
+            except BaseException as exc:
+                slot.outcome = Outcome(error=exc)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+                    self.completed += 1
+                slot.done.set()
+
+    # -- consuming -------------------------------------------------------------------------
+
+    def take(self, key: Hashable, task: Task[T] | None = None) -> Outcome[T]:
+        """Wait for the outcome of ``key``; the last consumer releases it.
+
+        A key not planned (or not reached) is run at once from ``task`` if given.
+        """
+        slot = self._slots.get(key)
+        if slot is None:
+            if task is None:
+                raise KeyError(f"{key!r} is not planned")
+            if not self._threads:
+                self._start_threads(self.concurrency)
+            slot = self._submit(task)
+        outcome = self._wait(slot)
+        self.release(key)
+        return outcome
+
+    def prefetch(self, task: Task[T]) -> None:
+        """Start ``task`` now if it is not planned already (for callers without a plan)."""
+        if task.key not in self._slots and not self._stopped:
+            if not self._threads:
+                self._start_threads(self.concurrency)
+            self._submit(task)
+
+    def release(self, key: Hashable) -> None:
+        """One consumer of ``key`` is done with it (taken or never needed)."""
+        slot = self._slots.get(key)
+        if slot is None:
+            return
+        slot.consumers -= 1
+        if slot.consumers <= 0:
+            del self._slots[key]
+            self._refill()
+
+    def _wait(self, slot: _Slot[T]) -> Outcome[T]:
+        while not slot.done.wait(0.25):
+            if slot.started is not None and time.monotonic() - slot.started > self.hang_after:
+                # Leave the stuck thread behind and keep the number of live workers.
+                self._start_threads(1)
+                return Outcome(hung_after=self.hang_after)
+        assert slot.outcome is not None
+        return slot.outcome
+
+    # -- stopping --------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Start nothing new (``-x``, ``--maxfail``, Ctrl-C); in-flight work runs out."""
+        self._stopped = True
+        self._plan = iter(())
+
+    def close(self) -> None:
+        """Stop and let the worker threads exit once their current sequence ends."""
+        self.stop()
+        for _ in self._threads:
+            self._queue.put(None)
+        self._threads.clear()
+        self._slots.clear()
+
+    @property
+    def held(self) -> int:
+        """Planned sequences not yet released: queued, in flight or waiting to be taken."""
+        return len(self._slots)

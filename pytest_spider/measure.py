@@ -1,0 +1,68 @@
+"""One sequence: a target's connections for one experiment, back to back, in order.
+
+This is what the engine runs for every target x experiment. Each connection result gets
+PATHspider's bookkeeping (``config`` index, ``spdr_start``, ``spdr_stop``) plus the name of
+the ``conn_*`` function, so ``combine_flows`` sees exactly what a PATHspider plugin would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any
+
+from pytest_spider.spider import CONN_DISCARD, FlowResult, Job, Spider
+
+
+def timestamp() -> str:
+    """PATHspider's time format: UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    return now.isoformat(sep=" ", timespec="microseconds")
+
+
+@dataclasses.dataclass
+class SequenceResult:
+    """The flows of one sequence, in ``connections`` order."""
+
+    flows: list[FlowResult]
+
+    @property
+    def discarded(self) -> bool:
+        """A connection asked for the whole job to be dropped (PATHspider's CONN_DISCARD)."""
+        return any(flow.get("spdr_state") == CONN_DISCARD for flow in self.flows)
+
+    def by_name(self) -> dict[str, FlowResult]:
+        """The flows keyed by ``conn_*`` function name (what the conn fixtures return)."""
+        return {flow["conn"]: flow for flow in self.flows}
+
+
+class ConnFunctionError(Exception):
+    """A ``conn_*`` function raised or returned something that is not a result dict.
+
+    Carries the flows that finished before it, so the record loses nothing.
+    """
+
+    def __init__(self, conn: str, flows: list[FlowResult], message: str) -> None:
+        super().__init__(f"{conn}: {message}")
+        self.conn = conn
+        self.flows = flows
+
+
+def run_sequence(experiment: Spider, job: Job) -> SequenceResult:
+    """Run every connection of ``experiment`` against ``job``; exceptions carry partial flows."""
+    flows: list[FlowResult] = []
+    for config, conn in enumerate(experiment.connections):
+        bound: Any = conn if hasattr(conn, "__self__") else conn.__get__(experiment)
+        name = getattr(conn, "__name__", f"conn{config}")
+        start = timestamp()
+        try:
+            result = bound(job, config)
+        except Exception as exc:
+            raise ConnFunctionError(name, flows, f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(result, dict):
+            raise ConnFunctionError(
+                name, flows, f"returned {type(result).__name__}, not a result dict"
+            )
+        result.update(config=config, conn=name, spdr_start=start, spdr_stop=timestamp())
+        flows.append(result)
+    return SequenceResult(flows)

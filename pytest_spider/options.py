@@ -1,0 +1,227 @@
+"""Command-line options and ini keys, and the typed settings read from them.
+
+Every option lives in pytest's ``spider`` help group and has an ini key of the same name
+(``--spider-timeout=2`` and ``spider_timeout = 2`` are the same setting; the command line
+wins). :class:`SpiderSettings` is what the rest of the plugin reads, never raw options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Literal
+
+import pytest
+
+#: PATHspider's defaults: 5 s per connection, 100 workers.
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_CONCURRENCY = 100
+DEFAULT_LOOKAHEAD = 10_000
+DEFAULT_FAIL_ON = ("*.connectivity.broken",)
+DEFAULT_SKIP_ON = ("*.connectivity.offline",)
+
+IniType = Literal["string", "linelist", "paths", "bool"]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Option:
+    flag: str
+    help: str
+    ini_type: IniType = "string"
+    metavar: str | None = None
+    repeatable: bool = False
+    default: Any = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+_OPTIONS = (
+    _Option(
+        "--spider-targets",
+        "target list (ndjson, CSV, plain lines; '-' is stdin); "
+        "repeatable. Measuring starts when at least one is given.",
+        "paths",
+        "PATH",
+        True,
+    ),
+    _Option(
+        "--spider-experiment",
+        "run an installed experiment by name (entry-point group "
+        "pytest_spider.experiments, e.g. h2) besides any collected from paths; repeatable.",
+        "linelist",
+        "NAME",
+        True,
+    ),
+    _Option(
+        "--spider-exclude",
+        "never contact targets in these networks: a file with one CIDR "
+        "per line (zmap blocklist format); excluded targets are reported as skipped. "
+        "Repeatable.",
+        "paths",
+        "FILE",
+        True,
+    ),
+    _Option(
+        "--spider-timeout",
+        f"seconds per connection (default {DEFAULT_TIMEOUT:g}).",
+        metavar="SECONDS",
+        default=DEFAULT_TIMEOUT,
+    ),
+    _Option(
+        "--spider-connect",
+        "connection mode for experiments that have several "
+        "(h2: http|https; default: each experiment's first mode).",
+        metavar="MODE",
+    ),
+    _Option(
+        "--spider-concurrency",
+        f"connection sequences in flight per process (default {DEFAULT_CONCURRENCY}).",
+        metavar="N",
+        default=DEFAULT_CONCURRENCY,
+    ),
+    _Option(
+        "--spider-lookahead",
+        "most sequences measured ahead of the item being reported "
+        f"(default {DEFAULT_LOOKAHEAD}); bounds memory.",
+        metavar="N",
+        default=DEFAULT_LOOKAHEAD,
+    ),
+    _Option(
+        "--spider-output",
+        "write one PATHspider-compatible ndjson record per target x "
+        "experiment to FILE, as items finish.",
+        metavar="FILE",
+    ),
+    _Option(
+        "--spider-fail-on",
+        "fail a target whose conditions match GLOB (repeatable; "
+        f"default {' '.join(DEFAULT_FAIL_ON)}).",
+        "linelist",
+        "GLOB",
+        True,
+        DEFAULT_FAIL_ON,
+    ),
+    _Option(
+        "--spider-skip-on",
+        "skip a target whose conditions match GLOB (repeatable; "
+        f"default {' '.join(DEFAULT_SKIP_ON)}).",
+        "linelist",
+        "GLOB",
+        True,
+        DEFAULT_SKIP_ON,
+    ),
+    _Option(
+        "--spider-keep-bad-targets",
+        "report bad target lines and measure the rest, instead of stopping with a usage error.",
+        "bool",
+        default=False,
+    ),
+    _Option(
+        "--spider-tls-verify",
+        "check TLS certificates (off by default, as in PATHspider).",
+        "bool",
+        default=False,
+    ),
+    _Option("--spider-ca-file", "CA bundle for --spider-tls-verify.", metavar="FILE"),
+    _Option(
+        "--spider-max-body",
+        "bytes of each HTTP response body kept in records; the "
+        "transfer stops there (default 4096).",
+        metavar="BYTES",
+        default=4096,
+    ),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Declare every option in the ``spider`` group, each with its ini key."""
+    group = parser.getgroup("spider", "pytest-spider: A/B path transparency measurement")
+    for opt in _OPTIONS:
+        if opt.ini_type == "bool":
+            group.addoption(
+                opt.flag, action="store_true", default=None, dest=opt.dest, help=opt.help
+            )
+        else:
+            group.addoption(
+                opt.flag,
+                action="append" if opt.repeatable else "store",
+                default=None,
+                dest=opt.dest,
+                metavar=opt.metavar,
+                help=opt.help,
+            )
+        default = list(opt.default) if isinstance(opt.default, tuple) else opt.default
+        if opt.ini_type == "string" and default is not None:
+            default = str(default)
+        parser.addini(opt.dest, opt.help, type=opt.ini_type, default=default)
+
+
+def _raw(config: pytest.Config, dest: str) -> Any:
+    value = config.getoption(dest)
+    return config.getini(dest) if value is None else value
+
+
+def _number(config: pytest.Config, dest: str, kind: Callable[[str], float], low: float) -> Any:
+    raw = _raw(config, dest)
+    try:
+        value = kind(str(raw))
+    except ValueError:
+        raise pytest.UsageError(f"--{dest.replace('_', '-')}: not a number: {raw!r}") from None
+    if value < low:
+        raise pytest.UsageError(f"--{dest.replace('_', '-')}: must be at least {low:g}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class SpiderSettings:
+    """The resolved spider settings of one pytest run."""
+
+    targets: tuple[str, ...]
+    experiments: tuple[str, ...]
+    exclude: tuple[str, ...]
+    timeout: float
+    connect: str | None
+    concurrency: int
+    lookahead: int
+    output: str | None
+    fail_on: tuple[str, ...]
+    skip_on: tuple[str, ...]
+    keep_bad_targets: bool
+    tls_verify: bool
+    ca_file: str | None
+    max_body: int
+
+    @property
+    def active(self) -> bool:
+        """Measuring is on: some target list was given."""
+        return bool(self.targets)
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> SpiderSettings:
+        """Read and check every option; bad values are usage errors (exit code 4)."""
+
+        def strings(dest: str) -> tuple[str, ...]:
+            return tuple(str(v) for v in (_raw(config, dest) or ()) if str(v).strip())
+
+        def text(dest: str) -> str | None:
+            value = _raw(config, dest)
+            return str(value) if value not in (None, "") else None
+
+        return cls(
+            targets=strings("spider_targets"),
+            experiments=strings("spider_experiment"),
+            exclude=strings("spider_exclude"),
+            timeout=_number(config, "spider_timeout", float, 0.001),
+            connect=text("spider_connect"),
+            concurrency=int(_number(config, "spider_concurrency", int, 1)),
+            lookahead=int(_number(config, "spider_lookahead", int, 1)),
+            output=text("spider_output"),
+            fail_on=strings("spider_fail_on"),
+            skip_on=strings("spider_skip_on"),
+            keep_bad_targets=bool(_raw(config, "spider_keep_bad_targets")),
+            tls_verify=bool(_raw(config, "spider_tls_verify")),
+            ca_file=text("spider_ca_file"),
+            max_body=int(_number(config, "spider_max_body", int, 0)),
+        )

@@ -1,0 +1,173 @@
+"""pytest hooks only: declare options, wire the parts, delegate to the campaign.
+
+The pipeline, each part in its own module: targets (``targets``, ``exclude``) -> items
+(``collect``) -> engine (``engine``, running ``measure`` sequences ahead of the items) ->
+conn_ fixtures (``fixtures``) -> ``combine_flows`` -> conditions -> verdict (``verdict``)
+-> records (``record``) -> reporters (``reporting``: ndjson, JUnit, summary; and the
+``pytest_spider_record`` hook from ``hookspec``). ``campaign`` holds one run's state.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import sys
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_spider import fixtures, hookspec, options, xdist
+from pytest_spider.campaign import CAMPAIGN_KEY, Campaign
+from pytest_spider.collect import (
+    SpiderModule,
+    entry_point_modules,
+    looks_like_experiment,
+    parametrize_tests,
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_options(parser)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspec)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "spider: a target x experiment measurement item")
+    config.pluginmanager.register(fixtures, "pytest-spider-fixtures")
+    settings = options.SpiderSettings.from_config(config)
+    campaign = Campaign(config, settings, writes=not xdist.is_worker(config))
+    config.stash[CAMPAIGN_KEY] = campaign
+    config.pluginmanager.register(ControllerHooks(campaign), "pytest-spider-campaign")
+    if not settings.active:
+        if settings.experiments:
+            raise pytest.UsageError("--spider-experiment needs --spider-targets")
+        return
+    if config.option.help or config.option.version:
+        return
+    stdin: Any = sys.stdin
+    if "-" in settings.targets:
+        copy = xdist.worker_stdin_copy(config)
+        if copy is not None:
+            stdin = io.StringIO(Path(copy).read_text(encoding="utf-8"))
+        else:
+            text = sys.stdin.read()
+            stdin = io.StringIO(text)
+            if config.pluginmanager.hasplugin("xdist"):
+                config.pluginmanager.register(xdist.StdinForwarder(text), "spider-stdin")
+    campaign.load(stdin)
+
+
+def _is_python_test_file(path: Path, config: pytest.Config) -> bool:
+    return any(fnmatch.fnmatch(path.name, pattern) for pattern in config.getini("python_files"))
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Experiment modules are collected by content, whatever their file name."""
+    if not parent.config.stash[CAMPAIGN_KEY].settings.active or file_path.suffix != ".py":
+        return None
+    if file_path.name in ("conftest.py", "__init__.py", "setup.py"):
+        return None
+    if _is_python_test_file(file_path, parent.config) or not looks_like_experiment(file_path):
+        return None
+    return SpiderModule.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> Any:
+    """A ``test_*.py`` file that defines experiments becomes an experiment module too."""
+    if parent.config.stash[CAMPAIGN_KEY].settings.active and looks_like_experiment(module_path):
+        return SpiderModule.from_parent(parent, path=module_path)
+    return None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrize_tests(metafunc)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    """Add ``--spider-experiment`` modules to what the session collects."""
+    report = yield
+    if isinstance(collector, pytest.Session) and report.passed:
+        settings = collector.config.stash[CAMPAIGN_KEY].settings
+        if settings.active and settings.experiments:
+            report.result.extend(entry_point_modules(collector, settings.experiments))
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, Any]:
+    """Start measuring ahead before the first item runs; stop when the loop ends."""
+    campaign = session.config.stash[CAMPAIGN_KEY]
+    measuring = (
+        campaign.settings.active
+        and not session.config.option.collectonly
+        and not xdist.is_controller(session.config)
+    )
+    if measuring:
+        # An xdist worker does not know which items it will get, so it cannot plan.
+        campaign.start(session.items, planned=not xdist.is_worker(session.config))
+    try:
+        return (yield)
+    finally:
+        campaign.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    campaign = item.config.stash[CAMPAIGN_KEY]
+    if xdist.is_worker(item.config):
+        campaign.prefetch(nextitem)
+    try:
+        return (yield)
+    finally:
+        campaign.release(item)
+        if item.session.shouldstop or item.session.shouldfail:
+            campaign.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Fold each phase into the item's outcome; the teardown report carries the record."""
+    report: pytest.TestReport = yield
+    campaign = item.config.stash[CAMPAIGN_KEY]
+    if campaign.settings.active:
+        campaign.note_phase(item, report, call)
+        if report.when == "teardown":
+            record = campaign.record(item)
+            if record is not None:
+                # A plain-builtins attribute: pytest-xdist ships it to the controller.
+                report.spider_record = record  # type: ignore[attr-defined]
+    return report
+
+
+class ControllerHooks:
+    """Hooks that need the run's campaign and run where records are written."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self.campaign = campaign
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Emit records (tryfirst: before junitxml reads the testcase's properties)."""
+        record = getattr(report, "spider_record", None)
+        if record is not None:
+            self.campaign.emit(report, record)
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.campaign.stop()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        lines = list(self.campaign.summary_lines())
+        if lines:
+            terminalreporter.write_sep("=", "spider summary")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+    def pytest_unconfigure(self) -> None:
+        self.campaign.close()

@@ -1,0 +1,1 @@
+"""Where records go: ndjson file, JUnit XML properties, the terminal summary."""

@@ -1,0 +1,31 @@
+"""Records into JUnit XML (``--junitxml``) as properties, valid for the chosen junit_family.
+
+With ``junit_family=xunit1`` or ``legacy`` each testcase carries ``<properties>``: the
+conditions and every connection's state and error. The xunit2 schema (pytest's default
+family) has no properties inside a testcase, so there the same pairs go into the
+testsuite's ``<properties>``, named ``<nodeid> <property>``.
+
+Reaching the suite-level properties needs pytest's private ``xml_key``; it is used here
+only, and ``tests/test_junit.py`` pins it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_spider.record import Record, properties
+
+
+def add_record(config: pytest.Config, report: pytest.TestReport, record: Record) -> None:
+    """Attach a record's properties to the testcase (or the suite for xunit2)."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    pairs = properties(record)
+    if config.getini("junit_family") == "xunit2":
+        for name, value in pairs:
+            xml.add_global_property(f"{report.nodeid} {name}", value)
+    else:
+        report.user_properties.extend(pairs)
