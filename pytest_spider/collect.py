@@ -84,22 +84,22 @@ def load_entry_point(name: str) -> type[Spider]:
 
 def _experiment_item(spider_record: dict[str, Any], request: pytest.FixtureRequest) -> None:
     """The body of every experiment item: pass, fail or skip on the record's conditions."""
-    from pytest_spider.campaign import CAMPAIGN_KEY
+    from pytest_spider.session import SESSION_KEY
 
-    request.config.stash[CAMPAIGN_KEY].apply_verdict(spider_record)
+    request.config.stash[SESSION_KEY].apply_verdict(spider_record)
 
 
 class SpiderModule(pytest.Module):
     """A module holding experiments: its items are target x experiment (and its tests)."""
 
     def collect(self) -> list[pytest.Item | pytest.Collector]:
-        from pytest_spider.campaign import CAMPAIGN_KEY
+        from pytest_spider.session import SESSION_KEY
 
-        campaign = self.config.stash[CAMPAIGN_KEY]
+        spider = self.config.stash[SESSION_KEY]
         experiments = experiments_in(self.obj)
         for experiment in experiments:
-            campaign.check_experiment(experiment)
-        campaign.provide_conn_fixtures(experiments)
+            spider.check_experiment(experiment)
+        spider.provide_conn_fixtures(experiments)
         others = list(super().collect())
         tests_by_case: dict[Hashable, list[pytest.Item]] = {}
         rest: list[pytest.Item | pytest.Collector] = []
@@ -113,7 +113,7 @@ class SpiderModule(pytest.Module):
                 tests_by_case.setdefault(case.key, []).append(node)
         items: list[pytest.Item | pytest.Collector] = []
         for experiment in experiments:
-            for case in campaign.cases(experiment):
+            for case in spider.cases(experiment):
                 item = pytest.Function.from_parent(
                     self,
                     name=f"{experiment.__name__}[{case.target.label()}]",
@@ -146,11 +146,11 @@ def parametrize_tests(metafunc: pytest.Metafunc) -> None:
         return
     if not isinstance(metafunc.definition.parent, SpiderModule):
         return
-    from pytest_spider.campaign import CAMPAIGN_KEY
+    from pytest_spider.session import SESSION_KEY
 
-    campaign = metafunc.config.stash[CAMPAIGN_KEY]
+    spider = metafunc.config.stash[SESSION_KEY]
     experiments = experiments_in(metafunc.module)
-    cases = [case for exp in experiments for case in campaign.cases(exp)]
+    cases = [case for exp in experiments for case in spider.cases(exp)]
     several = len(experiments) > 1
     ids = [
         f"{c.experiment.__name__} {c.target.label()}" if several else c.target.label()

@@ -1,8 +1,8 @@
 """The fixtures an experiment item (or a test written beside an experiment) can ask for.
 
 ``spider_target`` is the target; ``spider_flows`` the finished sequence, taken from the
-engine (measured ahead, so asking costs no waiting in a busy campaign); one ``conn_*``
-fixture per connection (registered per experiment by the campaign); ``spider_record`` the
+engine (measured ahead, so asking costs no waiting in a busy spider); one ``conn_*``
+fixture per connection (registered per experiment by the session); ``spider_record`` the
 combined record with ``conditions``.
 """
 
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from pytest_spider.campaign import CAMPAIGN_KEY
 from pytest_spider.collect import CASE_KEY, Case
 from pytest_spider.record import Record, build_record
+from pytest_spider.session import SESSION_KEY
 from pytest_spider.targets import Target
 
 
@@ -37,7 +37,7 @@ def spider_target(spider_case: Case) -> Target:
 @pytest.fixture
 def spider_flows(request: pytest.FixtureRequest, spider_case: Case) -> dict[str, Any]:
     """Every connection's result by ``conn_*`` name, in ``connections`` order."""
-    return request.config.stash[CAMPAIGN_KEY].measure(request.node).by_name()
+    return request.config.stash[SESSION_KEY].measure(request.node).by_name()
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def spider_record(
 ) -> Record:
     """The record so far: input fields, ``conditions`` from combine_flows, ``flow_results``."""
     flows = list(spider_flows.values())
-    conditions = request.config.stash[CAMPAIGN_KEY].conditions(request.node, flows)
+    conditions = request.config.stash[SESSION_KEY].conditions(request.node, flows)
     return build_record(
         spider_case.target.fields,
         flows,

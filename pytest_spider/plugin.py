@@ -1,10 +1,10 @@
-"""pytest hooks only: declare options, wire the parts, delegate to the campaign.
+"""pytest hooks only: declare options, wire the parts, delegate to the spider session.
 
 The pipeline, each part in its own module: targets (``targets``, ``exclude``) -> items
 (``collect``) -> engine (``engine``, running ``measure`` sequences ahead of the items) ->
 conn_ fixtures (``fixtures``) -> ``combine_flows`` -> conditions -> verdict (``verdict``)
 -> records (``record``) -> reporters (``reporting``: ndjson, JUnit, summary; and the
-``pytest_spider_record`` hook from ``hookspec``). ``campaign`` holds one run's state.
+``pytest_spider_record`` hook from ``hookspec``). ``session`` holds one run's state.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 
 from pytest_spider import fixtures, hookspec, options, xdist
-from pytest_spider.campaign import CAMPAIGN_KEY, Campaign
 from pytest_spider.collect import (
     SpiderModule,
     entry_point_modules,
     looks_like_experiment,
     parametrize_tests,
 )
+from pytest_spider.session import SESSION_KEY, SpiderSession
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,9 +40,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "spider: a target x experiment measurement item")
     config.pluginmanager.register(fixtures, "pytest-spider-fixtures")
     settings = options.SpiderSettings.from_config(config)
-    campaign = Campaign(config, settings, writes=not xdist.is_worker(config))
-    config.stash[CAMPAIGN_KEY] = campaign
-    config.pluginmanager.register(ControllerHooks(campaign), "pytest-spider-campaign")
+    spider = SpiderSession(config, settings, writes=not xdist.is_worker(config))
+    config.stash[SESSION_KEY] = spider
+    config.pluginmanager.register(ControllerHooks(spider), "pytest-spider-session")
     if not settings.active:
         if settings.experiments:
             raise pytest.UsageError("--spider-experiment needs --spider-targets")
@@ -59,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
             stdin = io.StringIO(text)
             if config.pluginmanager.hasplugin("xdist"):
                 config.pluginmanager.register(xdist.StdinForwarder(text), "spider-stdin")
-    campaign.load(stdin)
+    spider.load(stdin)
 
 
 def _is_python_test_file(path: Path, config: pytest.Config) -> bool:
@@ -68,11 +68,14 @@ def _is_python_test_file(path: Path, config: pytest.Config) -> bool:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     """Experiment modules are collected by content, whatever their file name."""
-    if not parent.config.stash[CAMPAIGN_KEY].settings.active or file_path.suffix != ".py":
+    if not parent.config.stash[SESSION_KEY].settings.active or file_path.suffix != ".py":
         return None
     if file_path.name in ("conftest.py", "__init__.py", "setup.py"):
         return None
-    if _is_python_test_file(file_path, parent.config) or not looks_like_experiment(file_path):
+    # Files named on the command line and test files reach pytest_pycollect_makemodule.
+    if parent.session.isinitpath(file_path) or _is_python_test_file(file_path, parent.config):
+        return None
+    if not looks_like_experiment(file_path):
         return None
     return SpiderModule.from_parent(parent, path=file_path)
 
@@ -80,7 +83,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> Any:
     """A ``test_*.py`` file that defines experiments becomes an experiment module too."""
-    if parent.config.stash[CAMPAIGN_KEY].settings.active and looks_like_experiment(module_path):
+    if parent.config.stash[SESSION_KEY].settings.active and looks_like_experiment(module_path):
         return SpiderModule.from_parent(parent, path=module_path)
     return None
 
@@ -94,7 +97,7 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
     """Add ``--spider-experiment`` modules to what the session collects."""
     report = yield
     if isinstance(collector, pytest.Session) and report.passed:
-        settings = collector.config.stash[CAMPAIGN_KEY].settings
+        settings = collector.config.stash[SESSION_KEY].settings
         if settings.active and settings.experiments:
             report.result.extend(entry_point_modules(collector, settings.experiments))
     return report
@@ -103,43 +106,43 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, Any]:
     """Start measuring ahead before the first item runs; stop when the loop ends."""
-    campaign = session.config.stash[CAMPAIGN_KEY]
+    spider = session.config.stash[SESSION_KEY]
     measuring = (
-        campaign.settings.active
+        spider.settings.active
         and not session.config.option.collectonly
         and not xdist.is_controller(session.config)
     )
     if measuring:
         # An xdist worker does not know which items it will get, so it cannot plan.
-        campaign.start(session.items, planned=not xdist.is_worker(session.config))
+        spider.start(session.items, planned=not xdist.is_worker(session.config))
     try:
         return (yield)
     finally:
-        campaign.stop()
+        spider.stop()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-    campaign = item.config.stash[CAMPAIGN_KEY]
+    spider = item.config.stash[SESSION_KEY]
     if xdist.is_worker(item.config):
-        campaign.prefetch(nextitem)
+        spider.prefetch(nextitem)
     try:
         return (yield)
     finally:
-        campaign.release(item)
+        spider.release(item)
         if item.session.shouldstop or item.session.shouldfail:
-            campaign.stop()
+            spider.stop()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Fold each phase into the item's outcome; the teardown report carries the record."""
     report: pytest.TestReport = yield
-    campaign = item.config.stash[CAMPAIGN_KEY]
-    if campaign.settings.active:
-        campaign.note_phase(item, report, call)
+    spider = item.config.stash[SESSION_KEY]
+    if spider.settings.active:
+        spider.note_phase(item, report, call)
         if report.when == "teardown":
-            record = campaign.record(item)
+            record = spider.record(item)
             if record is not None:
                 # A plain-builtins attribute: pytest-xdist ships it to the controller.
                 report.spider_record = record  # type: ignore[attr-defined]
@@ -147,27 +150,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 class ControllerHooks:
-    """Hooks that need the run's campaign and run where records are written."""
+    """Hooks that need the run's spider and run where records are written."""
 
-    def __init__(self, campaign: Campaign) -> None:
-        self.campaign = campaign
+    def __init__(self, spider: SpiderSession) -> None:
+        self.spider = spider
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Emit records (tryfirst: before junitxml reads the testcase's properties)."""
         record = getattr(report, "spider_record", None)
         if record is not None:
-            self.campaign.emit(report, record)
+            self.spider.emit(report, record)
 
     def pytest_keyboard_interrupt(self) -> None:
-        self.campaign.stop()
+        self.spider.stop()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        lines = list(self.campaign.summary_lines())
+        lines = list(self.spider.summary_lines())
         if lines:
             terminalreporter.write_sep("=", "spider summary")
             for line in lines:
                 terminalreporter.write_line(line)
 
     def pytest_unconfigure(self) -> None:
-        self.campaign.close()
+        self.spider.close()

@@ -1,4 +1,4 @@
-"""The campaign: one pytest run's targets, experiments, engine and outputs, wired together.
+"""The spider session: one pytest run's targets, experiments, engine and outputs, wired together.
 
 The plugin's hooks stay thin by delegating here; this is the only object that knows how
 targets become cases, cases become engine tasks, and finished items become records.
@@ -26,7 +26,7 @@ from pytest_spider.spider import Spider, experiment_args
 from pytest_spider.targets import Target, TargetFileError, TargetList, load_targets
 from pytest_spider.verdict import judge
 
-CAMPAIGN_KEY = pytest.StashKey["Campaign"]()
+SESSION_KEY = pytest.StashKey["SpiderSession"]()
 #: What the engine gave an item (kept for the record, whatever the item's outcome).
 OUTCOME_KEY = pytest.StashKey[Outcome[SequenceResult]]()
 #: The conditions, once combine_flows ran.
@@ -44,8 +44,8 @@ class SequenceHung(Exception):
     """A sequence ran far past its connections' timeouts (a conn_ function hangs)."""
 
 
-class Campaign:
-    """Targets x experiments of one run, measured ahead by the engine, reported as records."""
+class SpiderSession:
+    """One run: targets x experiments, measured ahead by the engine, reported as records."""
 
     def __init__(self, config: pytest.Config, settings: SpiderSettings, writes: bool) -> None:
         self.config = config

@@ -1,0 +1,133 @@
+"""The run-ahead engine on its own: order, bounds, errors, hangs, stopping."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from pytest_spider.engine import Engine, Task
+
+
+def _task(key: int, seconds: float = 0.0, consumers: int = 1) -> Task[int]:
+    def run() -> int:
+        time.sleep(seconds)
+        return key * 10
+
+    return Task(key, run, consumers)
+
+
+def test_results_come_back_for_every_key_in_plan_order() -> None:
+    engine: Engine[int] = Engine(concurrency=8, lookahead=16, hang_after=5)
+    engine.plan(_task(k) for k in range(100))
+    assert [engine.take(k).value for k in range(100)] == [k * 10 for k in range(100)]
+    assert engine.held == 0
+    engine.close()
+
+
+def test_sequences_overlap_up_to_the_concurrency() -> None:
+    engine: Engine[int] = Engine(concurrency=20, lookahead=100, hang_after=5)
+    start = time.monotonic()
+    engine.plan(_task(k, seconds=0.2) for k in range(40))
+    for k in range(40):
+        engine.take(k)
+    elapsed = time.monotonic() - start
+    engine.close()
+    # 40 sequences of 0.2 s with 20 in flight: two waves, not forty.
+    assert elapsed < 40 * 0.2 / 4
+
+
+def test_held_work_never_exceeds_the_lookahead() -> None:
+    running = threading.Semaphore(0)
+
+    def run() -> int:
+        running.release()
+        return 0
+
+    engine: Engine[int] = Engine(concurrency=4, lookahead=10, hang_after=5)
+    engine.plan(Task(k, run) for k in range(1000))
+    time.sleep(0.2)
+    assert engine.held == 10
+    assert engine.completed == 10
+    engine.take(0)
+    time.sleep(0.1)
+    assert engine.held == 10
+    assert engine.completed == 11
+    engine.close()
+
+
+def test_a_slow_head_does_not_stall_the_rest() -> None:
+    engine: Engine[int] = Engine(concurrency=4, lookahead=50, hang_after=5)
+    engine.plan([_task(0, seconds=0.5), *(_task(k) for k in range(1, 40))])
+    time.sleep(0.3)
+    # While the head is still running, the other slots have finished everything after it.
+    assert engine.completed == 39
+    assert engine.take(0).value == 0
+    engine.close()
+
+
+def test_an_exception_belongs_to_its_own_key_only() -> None:
+    def boom() -> int:
+        raise ValueError("bad conn")
+
+    engine: Engine[int] = Engine(concurrency=2, lookahead=10, hang_after=5)
+    engine.plan([_task(0), Task(1, boom), _task(2)])
+    assert engine.take(0).value == 0
+    failed = engine.take(1)
+    assert isinstance(failed.error, ValueError) and failed.value is None
+    assert engine.take(2).value == 20
+    engine.close()
+
+
+def test_a_hang_is_reported_and_its_thread_replaced() -> None:
+    release = threading.Event()
+
+    def hang() -> int:
+        release.wait(10)
+        return -1
+
+    engine: Engine[int] = Engine(concurrency=1, lookahead=10, hang_after=0.5)
+    engine.plan([Task(0, hang), _task(1)])
+    outcome = engine.take(0)
+    assert outcome.hung_after == 0.5
+    # The one worker is stuck, yet the next sequence still runs on its replacement.
+    assert engine.take(1).value == 10
+    release.set()
+    engine.close()
+
+
+def test_shared_results_are_kept_until_the_last_consumer() -> None:
+    engine: Engine[int] = Engine(concurrency=2, lookahead=10, hang_after=5)
+    engine.plan([_task(0, consumers=2), _task(1)])
+    assert engine.take(0).value == 0
+    assert engine.held == 2
+    assert engine.take(0).value == 0
+    assert engine.take(1).value == 10
+    assert engine.held == 0
+    engine.close()
+
+
+def test_stop_starts_nothing_new() -> None:
+    engine: Engine[int] = Engine(concurrency=1, lookahead=100, hang_after=5)
+    engine.plan(_task(k, seconds=0.05) for k in range(100))
+    engine.take(0)
+    engine.stop()
+    time.sleep(0.3)
+    assert engine.completed < 10
+    engine.close()
+
+
+def test_unplanned_keys_run_on_demand_or_are_refused() -> None:
+    engine: Engine[int] = Engine(concurrency=2, lookahead=10, hang_after=5)
+    assert engine.take(7, _task(7)).value == 70
+    engine.prefetch(_task(8))
+    assert engine.take(8).value == 80
+    with pytest.raises(KeyError):
+        engine.take(9)
+    engine.close()
+
+
+def test_bad_sizes_are_refused() -> None:
+    with pytest.raises(ValueError):
+        Engine(concurrency=0, lookahead=1, hang_after=1)
