@@ -1,0 +1,181 @@
+"""One streaming pass over a campaign's records into counters and fixed-size histograms.
+
+Nothing per record is kept except a 64-bit hash per target (to count distinct targets), so a
+report of 10^6 records fits in memory; groups (AS, country) grow with the number of distinct
+groups, not of records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from pytest_spider.campaign.histogram import LogHistogram
+from pytest_spider.campaign.records import (
+    Record,
+    conditions_of,
+    is_measured,
+    key_of,
+    outcome_of,
+    parse_time,
+    unmeasured_kind,
+)
+
+#: The two sides of an A/B measurement: config 0, and every other config.
+BASELINE: Final = "baseline"
+EXPERIMENTAL: Final = "experimental"
+
+#: How a campaign is split besides per experiment, and the record field each split reads.
+VANTAGE: Final = "vantage"
+AS: Final = "AS"
+COUNTRY: Final = "country"
+DIMENSIONS: Final = (VANTAGE, AS, COUNTRY)
+
+#: The group that collects everything past the top N.
+OTHER: Final = "other"
+NO_CONDITION: Final = "(none)"
+
+_STATE_NAMES: Final = {1: "failed", 2: "timeout", 3: "skipped"}
+
+
+def _error_class(flow: Mapping[str, Any]) -> str:
+    """Our error class, or for PATHspider flows the name of the failed state."""
+    error = flow.get("error_class")
+    if isinstance(error, str) and error:
+        return error
+    state = flow.get("spdr_state")
+    return _STATE_NAMES.get(state, "other") if isinstance(state, int) else "other"
+
+
+def headline(conditions: list[str]) -> str:
+    """The condition that sums a record up: its connectivity one, else its first."""
+    for condition in conditions:
+        if ".connectivity." in condition:
+            return condition
+    return conditions[0] if conditions else NO_CONDITION
+
+
+def _as_label(info: Mapping[str, Any]) -> str | None:
+    asn = info.get("ASN")
+    if asn is None or asn == "":
+        return None
+    text = str(asn)
+    return text if text.upper().startswith("AS") else f"AS{text}"
+
+
+def _country_label(info: Mapping[str, Any]) -> str | None:
+    """The country of a code like ``US-VA`` (PATHspider's inputs give a subdivision)."""
+    code = info.get("CountryCode")
+    if not isinstance(code, str) or not code:
+        return None
+    return code.split("-", 1)[0].upper()
+
+
+@dataclasses.dataclass
+class GroupShares:
+    """One bar of a split: a group's records of one experiment, by headline condition."""
+
+    group: str
+    total: int
+    counts: Counter[str]
+
+
+@dataclasses.dataclass
+class Summary:
+    """Everything the report shows, counted over all records."""
+
+    records: int = 0
+    per_experiment: Counter[str] = dataclasses.field(default_factory=Counter)
+    #: Measured records per experiment: the denominator of condition shares.
+    measured: Counter[str] = dataclasses.field(default_factory=Counter)
+    per_vantage: Counter[str] = dataclasses.field(default_factory=Counter)
+    outcomes: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
+    #: Records of targets that ran no connection, by why (excluded, no_address, dead).
+    unmeasured: Counter[str] = dataclasses.field(default_factory=Counter)
+    conditions: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
+    #: dimension -> (group, experiment, headline condition) -> measured records.
+    groups: dict[str, Counter[tuple[str, str, str]]] = dataclasses.field(
+        default_factory=lambda: {dimension: Counter() for dimension in DIMENSIONS}
+    )
+    #: (experiment, side) -> durations of successful connections.
+    times: dict[tuple[str, str], LogHistogram] = dataclasses.field(default_factory=dict)
+    #: (experiment, side, error class) -> failed connections.
+    errors: Counter[tuple[str, str, str]] = dataclasses.field(default_factory=Counter)
+    first: datetime | None = None
+    last: datetime | None = None
+    campaigns: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    _targets: set[int] = dataclasses.field(default_factory=set, repr=False)
+
+    @property
+    def targets(self) -> int:
+        """Distinct (dip, dp, domain) over all experiments and vantages."""
+        return len(self._targets)
+
+    def add(self, record: Record) -> None:
+        """Count one record."""
+        key = key_of(record)
+        experiment = key.experiment
+        self.records += 1
+        self.per_experiment[experiment] += 1
+        self.per_vantage[key.vantage] += 1
+        self.outcomes[experiment, outcome_of(record)] += 1
+        self._targets.add(hash((key.dip, key.dp, key.domain)))
+        if not is_measured(record):
+            self.unmeasured[unmeasured_kind(record)] += 1
+            return
+        self.measured[experiment] += 1
+        conditions = conditions_of(record)
+        for condition in conditions:
+            self.conditions[experiment, condition] += 1
+        top = headline(conditions)
+        info = record.get("info")
+        info = info if isinstance(info, Mapping) else {}
+        for dimension, group in (
+            (VANTAGE, key.vantage),
+            (AS, _as_label(info)),
+            (COUNTRY, _country_label(info)),
+        ):
+            if group is not None:
+                self.groups[dimension][group, experiment, top] += 1
+        for index, flow in enumerate(record.get("flow_results") or ()):
+            self._add_flow(experiment, flow, index)
+
+    def _add_flow(self, experiment: str, flow: Mapping[str, Any], index: int) -> None:
+        config = flow.get("config", index)
+        side = BASELINE if config == 0 else EXPERIMENTAL
+        start, stop = parse_time(flow.get("spdr_start")), parse_time(flow.get("spdr_stop"))
+        if start is not None and (self.first is None or start < self.first):
+            self.first = start
+        if stop is not None and (self.last is None or stop > self.last):
+            self.last = stop
+        if flow.get("spdr_state") != 0:
+            self.errors[experiment, side, _error_class(flow)] += 1
+        elif start is not None and stop is not None:
+            histogram = self.times.setdefault((experiment, side), LogHistogram())
+            histogram.add((stop - start).total_seconds())
+
+    def shares(self, dimension: str, experiment: str, top: int) -> list[GroupShares]:
+        """The biggest ``top`` groups of a dimension for one experiment, then one ``other``."""
+        per_group: dict[str, Counter[str]] = {}
+        for (group, exp, condition), count in self.groups[dimension].items():
+            if exp == experiment:
+                per_group.setdefault(group, Counter())[condition] += count
+        ranked = sorted(per_group.items(), key=lambda item: (-item[1].total(), item[0]))
+        bars = [GroupShares(group, counts.total(), counts) for group, counts in ranked[:top]]
+        rest: Counter[str] = Counter()
+        for _, counts in ranked[top:]:
+            rest.update(counts)
+        if rest:
+            bars.append(GroupShares(OTHER, rest.total(), rest))
+        return bars
+
+
+def summarize(records: Iterable[Record]) -> Summary:
+    """Count every record of a stream."""
+    summary = Summary()
+    for record in records:
+        summary.add(record)
+    return summary

@@ -1,0 +1,370 @@
+"""The campaign report as one self-contained HTML page: inline CSS, SVG charts and a sorter.
+
+The page fetches nothing (no CDN, no fonts, no external script), so it opens offline and can be
+mailed or archived as is. Tables are built from the summary's counters, never from raw
+records, and long difference lists are cut with a pointer to the full ``diff`` command.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from html import escape
+from typing import Any, Final
+
+from pytest_spider.campaign import charts
+from pytest_spider.campaign.aggregate import (
+    AS,
+    COUNTRY,
+    DIMENSIONS,
+    NO_CONDITION,
+    VANTAGE,
+    Summary,
+)
+from pytest_spider.campaign.compare import (
+    CHANGED,
+    IMPROVEMENT,
+    KINDS,
+    NEW,
+    REGRESSION,
+    STILL_FAILING,
+    Comparison,
+    format_conditions,
+)
+from pytest_spider.campaign.records import DEAD, EXCLUDED, NO_ADDRESS
+
+#: A table cell: text, a count, or (text, sort value) for formatted numbers.
+Cell = str | int | tuple[str, float]
+
+#: The campaign metadata's count of target-list lines that did not parse.
+BAD_INPUT_COUNT: Final = "bad_input"
+
+#: Rows shown per kind of difference; the rest is counted and left to the diff command.
+DIFF_ROWS: Final = {REGRESSION: 500, IMPROVEMENT: 500, CHANGED: 200, STILL_FAILING: 100, NEW: 50}
+DIFF_ROWS_DEFAULT: Final = 50
+
+_DIMENSION_TITLES: Final = {VANTAGE: "vantage point", AS: "AS", COUNTRY: "country"}
+
+_CSS: Final = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px;
+       padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
+.sources { color: #666; font-size: 0.9em; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
+th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #e4e4e4; text-align: left; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+table.sortable th { cursor: pointer; user-select: none; background: #f3f3f3; }
+table.sortable th[aria-sort=ascending]::after { content: " \\25B2"; }
+table.sortable th[aria-sort=descending]::after { content: " \\25BC"; }
+table.facts th { background: none; font-weight: 600; width: 14em; }
+.chart svg { max-width: 100%; height: auto; }
+.note { color: #666; font-style: italic; }
+.bad { color: #b71c1c; font-weight: 600; } .good { color: #1b5e20; font-weight: 600; }
+"""
+
+#: Click a header to sort (again: reverse); the order is kept in the URL (#sort=table.col.dir).
+_JS: Final = """
+(function () {
+  "use strict";
+  function value(cell) {
+    var v = cell.getAttribute("data-v");
+    return v !== null ? parseFloat(v) : cell.textContent.trim().toLowerCase();
+  }
+  function sortTable(table, col, dir) {
+    var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = value(a.cells[col]), y = value(b.cells[col]);
+      var c = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(y);
+      return dir === "desc" ? -c : c;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
+      th.setAttribute("aria-sort", i !== col ? "none" : dir === "asc" ? "ascending" : "descending");
+    });
+  }
+  function fromHash() {
+    var m = /^#sort=([\\w-]+)\\.(\\d+)\\.(asc|desc)$/.exec(location.hash);
+    var table = m && document.getElementById(m[1]);
+    if (table) { sortTable(table, Number(m[2]), m[3]); }
+  }
+  document.querySelectorAll("table.sortable").forEach(function (table) {
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
+      function click() {
+        var dir = th.getAttribute("aria-sort") === "ascending" ? "desc" : "asc";
+        history.replaceState(null, "", "#sort=" + table.id + "." + i + "." + dir);
+        sortTable(table, i, dir);
+      }
+      th.setAttribute("aria-sort", "none");
+      th.tabIndex = 0;
+      th.addEventListener("click", click);
+      th.addEventListener("keydown", function (e) { if (e.key === "Enter") { click(); } });
+    });
+  });
+  fromHash();
+  window.addEventListener("hashchange", fromHash);
+})();
+"""
+
+
+def _cell(cell: Cell) -> str:
+    if isinstance(cell, int):
+        return f'<td class="n" data-v="{cell}">{cell:,}</td>'
+    if isinstance(cell, tuple):
+        text, sort_value = cell
+        return f'<td class="n" data-v="{sort_value:g}">{escape(text)}</td>'
+    return f"<td>{escape(cell)}</td>"
+
+
+def _table(table_id: str, headers: Sequence[str], rows: Iterable[Sequence[Cell]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>\n" for row in rows)
+    return (
+        f'<table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead>\n'
+        f"<tbody>\n{body}</tbody></table>"
+    )
+
+
+def _pct(part: int, whole: int) -> tuple[str, float]:
+    share = 100 * part / whole if whole else 0.0
+    return f"{share:.1f} %", share
+
+
+def _ms(seconds: float | None) -> Cell:
+    return "-" if seconds is None else (f"{seconds * 1000:.3g} ms", seconds * 1000)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min {secs:02d} s"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
+
+
+def _stamp(value: datetime | None) -> str:
+    return "-" if value is None else f"{value:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _facts(summary: Summary) -> str:
+    first, last = summary.first, summary.last
+    rows: list[tuple[str, str]] = [
+        ("records", f"{summary.records:,}"),
+        ("targets", f"{summary.targets:,}"),
+        ("experiments", _counted(summary.per_experiment)),
+        ("vantage points", _counted(summary.per_vantage)),
+        ("start", _stamp(first)),
+        ("end", _stamp(last)),
+        ("duration", _duration((last - first).total_seconds()) if first and last else "-"),
+        ("excluded (records)", f"{summary.unmeasured[EXCLUDED]:,}"),
+        ("no address (records)", f"{summary.unmeasured[NO_ADDRESS]:,}"),
+        ("dead (records)", f"{summary.unmeasured[DEAD]:,}"),
+        ("bad input lines", _bad_input(summary.campaigns)),
+    ]
+    for index, meta in enumerate(summary.campaigns, 1):
+        label = "campaign" if len(summary.campaigns) == 1 else f"campaign {index}"
+        for field, value in meta.items():
+            rows.append((f"{label}: {field}", _plain(value)))
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>\n" for k, v in rows)
+    return f'<table class="facts"><tbody>\n{body}</tbody></table>'
+
+
+def _bad_input(campaigns: Sequence[Mapping[str, Any]]) -> str:
+    """Target-list lines that were not targets: only the campaign metadata counts them."""
+    counts = [meta.get("counts") for meta in campaigns]
+    bad = [c.get(BAD_INPUT_COUNT) for c in counts if isinstance(c, Mapping)]
+    numbers = [n for n in bad if isinstance(n, int)]
+    return f"{sum(numbers):,}" if numbers else "- (not in the campaign metadata)"
+
+
+def _counted(counter: Counter[str]) -> str:
+    return ", ".join(f"{name} ({count:,})" for name, count in sorted(counter.items())) or "-"
+
+
+def _plain(value: Any) -> str:
+    """Metadata as short text: mappings as ``k=v`` pairs, the rest as JSON."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items()) or "-"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _family(condition: str) -> tuple[str, str]:
+    """``h2.upgrade.success`` -> (``upgrade``, ``success``): a family's values are exclusive."""
+    parts = condition.split(".")
+    if len(parts) < 3:
+        return (parts[0], parts[-1]) if len(parts) == 2 else ("other", condition)
+    return ".".join(parts[1:-1]), parts[-1]
+
+
+def _value(condition: str) -> str:
+    return condition if condition == NO_CONDITION else _family(condition)[1]
+
+
+def _conditions_section(summary: Summary) -> str:
+    panels: list[charts.Panel] = []
+    rows: list[list[Cell]] = []
+    for experiment in sorted(summary.measured):
+        measured = summary.measured[experiment]
+        families: dict[str, Counter[str]] = {}
+        for (exp, condition), count in sorted(summary.conditions.items()):
+            if exp == experiment:
+                family, value = _family(condition)
+                families.setdefault(family, Counter())[value] += count
+                rows.append([experiment, condition, count, _pct(count, measured)])
+        bars = []
+        for family, counts in families.items():
+            missing = measured - counts.total()
+            if missing > 0:
+                counts[NO_CONDITION] = missing
+            bars.append(charts.Bar(family, measured, counts))
+        if bars:
+            panels.append(charts.Panel(f"{experiment} ({measured:,} measured)", bars))
+    if not panels:
+        return '<p class="note">No measured records.</p>'
+    table = _table("conditions", ["experiment", "condition", "records", "share"], rows)
+    return f'<div class="chart">{charts.share_bars(panels)}</div>\n{table}'
+
+
+def _split_section(summary: Summary, dimension: str, top: int) -> str:
+    panels: list[charts.Panel] = []
+    for experiment in sorted(summary.measured):
+        bars = [
+            charts.Bar(s.group, s.total, Counter({_value(c): n for c, n in s.counts.items()}))
+            for s in summary.shares(dimension, experiment, top)
+        ]
+        if bars:
+            panels.append(charts.Panel(experiment, bars))
+    if not panels:
+        return ""
+    values = charts.category_order(panels)
+    rows: list[list[Cell]] = [
+        [
+            bar.label,
+            panel.title,
+            bar.total,
+            *(_pct(bar.counts.get(v, 0), bar.total) for v in values),
+        ]
+        for panel in panels
+        for bar in panel.bars
+    ]
+    title = _DIMENSION_TITLES[dimension]
+    note = "" if dimension == VANTAGE else f"Top {top} by measured records, the rest as 'other'. "
+    headers = [title, "experiment", "records", *values]
+    return (
+        f"<h2>Connectivity per {title}</h2>\n"
+        f'<p class="note">{note}Each record counted by its connectivity condition.</p>\n'
+        f'<div class="chart">{charts.share_bars(panels)}</div>\n'
+        + _table(f"per-{dimension.lower()}", headers, rows)
+    )
+
+
+def _times_section(summary: Summary) -> str:
+    experiments = sorted({experiment for experiment, _ in summary.times})
+    if not experiments:
+        return '<p class="note">No successful connection carried timestamps.</p>'
+    panels = []
+    rows: list[list[Cell]] = []
+    for experiment in experiments:
+        sides = {side: h for (exp, side), h in sorted(summary.times.items()) if exp == experiment}
+        panels.append((experiment, sides))
+        for side, histogram in sides.items():
+            quantiles = [_ms(histogram.quantile(q)) for q in (0.5, 0.9, 0.99)]
+            rows.append([experiment, side, histogram.total, *quantiles])
+    headers = ["experiment", "side", "successful", "median", "90th pct", "99th pct"]
+    chart = charts.duration_steps(panels)
+    return f'<div class="chart">{chart}</div>\n{_table("times", headers, rows)}'
+
+
+def _errors_section(summary: Summary) -> str:
+    if not summary.errors:
+        return '<p class="note">No connection failed.</p>'
+    rows: list[list[Cell]] = [
+        [experiment, side, error, count]
+        for (experiment, side, error), count in sorted(summary.errors.items())
+    ]
+    return _table("errors", ["experiment", "side", "error class", "failed"], rows)
+
+
+def _outcomes_section(summary: Summary) -> str:
+    rows: list[list[Cell]] = [
+        [experiment, outcome, count, _pct(count, summary.per_experiment[experiment])]
+        for (experiment, outcome), count in sorted(summary.outcomes.items())
+    ]
+    return _table("outcomes", ["experiment", "outcome", "records", "share"], rows)
+
+
+def _diff_section(comparison: Comparison) -> str:
+    counts: list[list[Cell]] = [[kind, comparison.counts[kind]] for kind in KINDS]
+    verdict = (
+        f'<p class="bad">{comparison.regressions:,} regressions.</p>'
+        if comparison.regressions
+        else '<p class="good">No regressions.</p>'
+    )
+    globs = ", ".join(comparison.fail_globs)
+    parts = [
+        f'<p class="note">A regression: a condition matching {escape(globs)} that the '
+        "baseline did not have for the same target, experiment and vantage point.</p>",
+        verdict,
+        _table("diff-counts", ["kind", "targets x experiments"], counts),
+    ]
+    headers = ["experiment", "target", "vantage", "baseline conditions", "conditions"]
+    for kind, rows in comparison.rows.items():
+        if not rows:
+            continue
+        limit = DIFF_ROWS.get(kind, DIFF_ROWS_DEFAULT)
+        shown = sorted(rows, key=lambda row: row.packed)[:limit]
+        cells: list[list[Cell]] = []
+        for row in shown:
+            key = row.key
+            old, new = format_conditions(row.old), format_conditions(row.new)
+            cells.append([key.experiment, key.target_label(), key.vantage, old, new])
+        parts.append(f"<h3>{escape(kind.replace('_', ' '))} ({len(rows):,})</h3>")
+        parts.append(_table(f"diff-{kind}", headers, cells))
+        if len(rows) > limit:
+            parts.append(
+                f'<p class="note">{len(rows) - limit:,} more not shown; '
+                "<code>python -m pytest_spider diff OLD NEW</code> lists them all.</p>"
+            )
+    return "\n".join(parts)
+
+
+def render(
+    summary: Summary,
+    comparison: Comparison | None,
+    *,
+    title: str,
+    sources: Sequence[str],
+    top: int = 10,
+) -> str:
+    """The whole page."""
+    body = [
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="sources">From {escape(", ".join(sources))}</p>',
+        "<h2>Campaign</h2>",
+        _facts(summary),
+        "<h2>Conditions per experiment</h2>",
+        '<p class="note">Share of measured records (excluded and dead targets left out) '
+        "carrying each condition; '(none)': records without a condition of that kind.</p>",
+        _conditions_section(summary),
+        *(_split_section(summary, dimension, top) for dimension in DIMENSIONS),
+        "<h2>Connection times</h2>",
+        '<p class="note">spdr_stop - spdr_start of each successful connection: baseline '
+        "(config 0) against experimental (config 1 and up). Quantiles are exact to about 12 %."
+        "</p>",
+        _times_section(summary),
+        "<h2>Failed connections</h2>",
+        _errors_section(summary),
+        "<h2>Outcomes</h2>",
+        _outcomes_section(summary),
+    ]
+    if comparison is not None:
+        body += ["<h2>Against the baseline</h2>", _diff_section(comparison)]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)}</title>\n<style>{_CSS}</style></head>\n<body>\n"
+        + "\n".join(part for part in body if part)
+        + f"\n<script>{_JS}</script>\n</body></html>\n"
+    )

@@ -1,0 +1,73 @@
+"""Making the HTML report of record files: one streaming pass, then one page written.
+
+This is what ``python -m pytest_spider report`` and the plugin's ``--spider-report`` call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Sequence
+
+from pytest_spider.campaign.aggregate import Summary
+from pytest_spider.campaign.compare import (
+    DEFAULT_FAIL_GLOBS,
+    Baseline,
+    Comparison,
+    diff_baselines,
+    load_baseline,
+)
+from pytest_spider.campaign.html import render
+from pytest_spider.campaign.load import RecordStream
+
+Paths = Sequence[str | os.PathLike[str]]
+
+
+@dataclasses.dataclass
+class ReportResult:
+    """What was written, for the caller's one-line message."""
+
+    path: str
+    summary: Summary
+    comparison: Comparison | None
+    seconds: float
+
+
+def write_report(
+    record_paths: Paths,
+    html_path: str | os.PathLike[str],
+    *,
+    baseline_paths: Paths = (),
+    fail_globs: Sequence[str] = DEFAULT_FAIL_GLOBS,
+    top: int = 10,
+    title: str | None = None,
+) -> ReportResult:
+    """Write the report of ``record_paths`` (with a diff against ``baseline_paths`` if given).
+
+    Raises RecordFileError on unreadable or malformed input, before anything is written.
+    """
+    started = time.perf_counter()
+    baseline = load_baseline(baseline_paths) if baseline_paths else None
+    fresh = Baseline() if baseline is not None else None
+    stream = RecordStream(record_paths)
+    summary = Summary()
+    for record in stream:
+        summary.add(record)
+        if fresh is not None:
+            fresh.add(record)
+    summary.campaigns = stream.campaigns
+    comparison = None
+    if baseline is not None and fresh is not None:
+        comparison = diff_baselines(baseline, fresh, fail_globs)
+    page = render(
+        summary,
+        comparison,
+        title=title or "pytest-spider campaign report",
+        sources=stream.paths,
+        top=top,
+    )
+    target = os.fspath(html_path)
+    with open(target, "w", encoding="utf-8") as out:
+        out.write(page)
+    return ReportResult(target, summary, comparison, time.perf_counter() - started)
