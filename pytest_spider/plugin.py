@@ -49,17 +49,29 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.option.help or config.option.version:
         return
-    stdin: Any = sys.stdin
+    stdin: Any = None
     if "-" in settings.targets:
         copy = xdist.worker_stdin_copy(config)
         if copy is not None:
             stdin = io.StringIO(Path(copy).read_text(encoding="utf-8"))
         else:
-            text = sys.stdin.read()
+            text = _read_stdin(config)
             stdin = io.StringIO(text)
             if config.pluginmanager.hasplugin("xdist"):
                 config.pluginmanager.register(xdist.StdinForwarder(text), "spider-stdin")
     spider.load(stdin)
+
+
+def _read_stdin(config: pytest.Config) -> str:
+    """Read the real stdin: pytest's output capturing stands in for it by now."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is None:
+        return sys.stdin.read()
+    capture.suspend_global_capture(in_=True)
+    try:
+        return sys.stdin.read()
+    finally:
+        capture.resume_global_capture()
 
 
 def _is_python_test_file(path: Path, config: pytest.Config) -> bool:

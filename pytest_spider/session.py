@@ -7,6 +7,7 @@ targets become cases, cases become engine tasks, and finished items become recor
 from __future__ import annotations
 
 import sys
+import types
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -37,7 +38,7 @@ RESULT_KEY = pytest.StashKey[tuple[str, str | None]]()
 #: How many bad target lines a usage error lists before it just counts.
 BAD_LINES_SHOWN = 20
 #: Seconds past its connections' timeouts after which a sequence counts as hung.
-HANG_GRACE = 10.0
+HANG_GRACE = 2.0
 
 
 class SequenceHung(Exception):
@@ -128,8 +129,10 @@ class SpiderSession:
             for name in experiment.connection_names():
                 if name not in self._conn_fixtures:
                     self._conn_fixtures.add(name)
-                    holder = type(f"SpiderConn_{name}", (), {name: _conn_fixture(name)})
-                    self.config.pluginmanager.register(holder(), name=f"pytest-spider:{name}")
+                    # A module object: pytest reads its fixtures as plain (unbound) functions.
+                    holder = types.ModuleType(f"pytest_spider_conn_{name}")
+                    setattr(holder, name, _conn_fixture(name))
+                    self.config.pluginmanager.register(holder, name=f"pytest-spider:{name}")
 
     # -- measuring -------------------------------------------------------------------------
 
@@ -144,7 +147,7 @@ class SpiderSession:
         self.engine = Engine(
             self.settings.concurrency,
             self.settings.lookahead,
-            hang_after=longest * self.settings.timeout + HANG_GRACE,
+            hang_after=longest * self.settings.timeout + max(HANG_GRACE, self.settings.timeout),
         )
         if planned:
             self.engine.plan(self._plan(items))

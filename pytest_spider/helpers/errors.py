@@ -58,8 +58,14 @@ _ERRNO_CLASSES: Final[dict[int, str]] = {
 }
 
 
-def classify_curl(code: int, message: str) -> str:
-    """The error class of a libcurl error code and message."""
+def classify_curl(code: int, message: str, os_errno: int = 0) -> str:
+    """The error class of a libcurl error code, its message and the socket's errno.
+
+    The errno decides where it names a refusal or reset: libcurl's own words for a refused
+    connection vary between versions ("Connection refused", "Could not connect to server").
+    """
+    if os_errno in _ERRNO_CLASSES and code in (7, 55, 56):
+        return _ERRNO_CLASSES[os_errno]
     cls = _CURL_CLASSES.get(code, OTHER)
     if code == 7 and "refused" not in message.lower():
         return TIMEOUT if "timed out" in message.lower() else OTHER

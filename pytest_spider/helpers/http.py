@@ -114,7 +114,7 @@ def _fetch(
             code, message = exc.args[0], str(exc.args[1])
             if not (code == pycurl.E_WRITE_ERROR and truncated):
                 return errors.failure(
-                    errors.classify_curl(code, message),
+                    errors.classify_curl(code, message, curl.getinfo(pycurl.OS_ERRNO)),
                     message,
                     sp=curl.getinfo(pycurl.LOCAL_PORT),
                     curl_code=code,

@@ -1,0 +1,3 @@
+"""Project-wide test configuration: pytester for running pytest-spider inside tests."""
+
+pytest_plugins = ["pytester"]

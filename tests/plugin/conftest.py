@@ -1,0 +1,80 @@
+"""Fixtures for driving pytest-spider end to end with pytester.
+
+``scripted`` writes an experiment whose connections do what each target's ``script`` field
+says (ok, fail, timeout, raise, hang, discard): the plugin's machinery (items, engine,
+verdicts, records, xdist) is tested without depending on the network. Outcomes against
+real servers are tested in test_h2_outcomes.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SCRIPTED = """
+import time
+from pytest_spider import (CONN_DISCARD, CONN_FAILED, CONN_OK, CONN_TIMEOUT,
+                           DesynchronizedSpider, PluggableSpider)
+
+STATES = {"ok": CONN_OK, "fail": CONN_FAILED, "timeout": CONN_TIMEOUT, "discard": CONN_DISCARD}
+
+
+def _play(job, config):
+    step = job.get("script", "ok,ok").split(",")[config]
+    if step == "raise":
+        raise ValueError("scripted failure in conn %d" % config)
+    if step == "hang":
+        time.sleep(60)
+    if step == "notadict":
+        return "oops"
+    error = None if step == "ok" else "timeout" if step == "timeout" else "refused"
+    return {"spdr_state": STATES[step], "sp": 1000 + config, "error_class": error,
+            "error": None if error is None else "scripted " + step, "blob": b"\\xffbytes"}
+
+
+class Scripted(DesynchronizedSpider, PluggableSpider):
+    name = "scripted"
+
+    def conn_base(self, job, config):
+        return _play(job, config)
+
+    def conn_exp(self, job, config):
+        return _play(job, config)
+
+    connections = [conn_base, conn_exp]
+
+    def combine_flows(self, flows):
+        return [self.combine_connectivity(flows[0]["spdr_state"] == CONN_OK,
+                                          flows[1]["spdr_state"] == CONN_OK)]
+"""
+
+
+def write_targets(path: Path, targets: Iterable[dict[str, Any]]) -> Path:
+    """Write PATHspider ndjson."""
+    path.write_text("".join(json.dumps(t) + "\n" for t in targets))
+    return path
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Every record line of an ndjson output."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def scripted_targets(*scripts: str) -> list[dict[str, Any]]:
+    """One target per script on 198.18.0.x (never contacted: the experiment is scripted)."""
+    return [
+        {"dip": f"198.18.0.{i + 1}", "dp": 80, "domain": f"t{i}.example", "script": script}
+        for i, script in enumerate(scripts)
+    ]
+
+
+@pytest.fixture
+def scripted(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester dir holding experiments/scripted.py."""
+    pytester.mkdir("experiments")
+    (pytester.path / "experiments" / "scripted.py").write_text(SCRIPTED)
+    return pytester
