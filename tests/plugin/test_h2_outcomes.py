@@ -132,7 +132,8 @@ SEED_COMBINE_FLOWS = """
         ok = [flow["spdr_state"] == CONN_OK for flow in flows]
         conditions = [self.combine_connectivity(ok[0], ok[1])]
         if ok[1]:
-            spoke_h2 = flows[1]["http_info"][pycurl.INFO_HTTP_VERSION] == pycurl.CURL_HTTP_VERSION_2_0
+            version = flows[1]["http_info"][pycurl.INFO_HTTP_VERSION]
+            spoke_h2 = version == pycurl.CURL_HTTP_VERSION_2_0
             conditions.append("h2.upgrade.success" if spoke_h2 else "h2.upgrade.failed")
         return conditions
 """
