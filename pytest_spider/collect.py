@@ -97,8 +97,6 @@ class SpiderModule(pytest.Module):
 
         spider = self.config.stash[SESSION_KEY]
         experiments = experiments_in(self.obj)
-        for experiment in experiments:
-            spider.check_experiment(experiment)
         spider.provide_conn_fixtures(experiments)
         others = list(super().collect())
         tests_by_case: dict[Hashable, list[pytest.Item]] = {}

@@ -88,12 +88,19 @@ class SpiderSession:
             )
         )
 
-    def check_experiment(self, experiment: type[Spider]) -> None:
-        """Refuse a connection mode the experiment does not have."""
-        mode, supported = self.settings.connect, experiment.connect_supported
-        if mode is not None and supported and mode not in supported:
+    def check_connect_mode(self) -> None:
+        """Refuse a ``--spider-connect`` mode that a collected experiment lacks, or all do."""
+        mode = self.settings.connect
+        if mode is None or not self._cases:
+            return
+        modal = [e for e in self._cases if e.connect_supported]
+        lacking = [e for e in modal if mode not in e.connect_supported]
+        if lacking or not modal:
+            known = "; ".join(f"{e.name}: {', '.join(e.connect_supported)}" for e in modal)
             raise pytest.UsageError(
-                f"--spider-connect={mode}: {experiment.name} supports {', '.join(supported)}"
+                f"--spider-connect={mode}: not a mode of "
+                f"{', '.join(e.name for e in lacking) or 'any collected experiment'}"
+                f" ({known or 'none has modes'})"
             )
 
     def instance(self, experiment: type[Spider]) -> Spider:
