@@ -62,6 +62,7 @@ table.sortable th[aria-sort=descending]::after { content: " \\25BC"; }
 table.facts th { background: none; font-weight: 600; width: 14em; }
 .chart svg { max-width: 100%; height: auto; }
 .note { color: #666; font-style: italic; }
+summary { cursor: pointer; color: #1e5aa8; margin: 0.6em 0; } summary h3 { display: inline; }
 .bad { color: #b71c1c; font-weight: 600; } .good { color: #1b5e20; font-weight: 600; }
 """
 
@@ -88,7 +89,10 @@ _JS: Final = """
   function fromHash() {
     var m = /^#sort=([\\w-]+)\\.(\\d+)\\.(asc|desc)$/.exec(location.hash);
     var table = m && document.getElementById(m[1]);
-    if (table) { sortTable(table, Number(m[2]), m[3]); }
+    if (!table) { return; }
+    var folded = table.closest("details");
+    if (folded) { folded.open = true; }
+    sortTable(table, Number(m[2]), m[3]);
   }
   document.querySelectorAll("table.sortable").forEach(function (table) {
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
@@ -125,6 +129,12 @@ def _table(table_id: str, headers: Sequence[str], rows: Iterable[Sequence[Cell]]
         f'<table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead>\n'
         f"<tbody>\n{body}</tbody></table>"
     )
+
+
+def _folded(summary_html: str, content: str, *, is_open: bool = False) -> str:
+    """A ``<details>`` block, so long tables stay one click away instead of in the way."""
+    opened = " open" if is_open else ""
+    return f"<details{opened}><summary>{summary_html}</summary>\n{content}</details>"
 
 
 def _pct(part: int, whole: int) -> tuple[str, float]:
@@ -256,7 +266,7 @@ def _split_section(summary: Summary, dimension: str, top: int) -> str:
         f"<h2>Connectivity per {title}</h2>\n"
         f'<p class="note">{note}Each record counted by its connectivity condition.</p>\n'
         f'<div class="chart">{charts.share_bars(panels)}</div>\n'
-        + _table(f"per-{dimension.lower()}", headers, rows)
+        + _folded(f"table ({len(rows)} rows)", _table(f"per-{dimension.lower()}", headers, rows))
     )
 
 
@@ -297,9 +307,10 @@ def _outcomes_section(summary: Summary) -> str:
 
 def _diff_section(comparison: Comparison) -> str:
     counts: list[list[Cell]] = [[kind, comparison.counts[kind]] for kind in KINDS]
+    regressions = comparison.regressions
     verdict = (
-        f'<p class="bad">{comparison.regressions:,} regressions.</p>'
-        if comparison.regressions
+        f'<p class="bad">{regressions:,} regression{"s" if regressions > 1 else ""}.</p>'
+        if regressions
         else '<p class="good">No regressions.</p>'
     )
     globs = ", ".join(comparison.fail_globs)
@@ -320,13 +331,14 @@ def _diff_section(comparison: Comparison) -> str:
             key = row.key
             old, new = format_conditions(row.old), format_conditions(row.new)
             cells.append([key.experiment, key.target_label(), key.vantage, old, new])
-        parts.append(f"<h3>{escape(kind.replace('_', ' '))} ({len(rows):,})</h3>")
-        parts.append(_table(f"diff-{kind}", headers, cells))
+        content = _table(f"diff-{kind}", headers, cells)
         if len(rows) > limit:
-            parts.append(
+            content += (
                 f'<p class="note">{len(rows) - limit:,} more not shown; '
                 "<code>python -m pytest_spider diff OLD NEW</code> lists them all.</p>"
             )
+        title = f"<h3>{escape(kind.replace('_', ' '))} ({len(rows):,})</h3>"
+        parts.append(_folded(title, content, is_open=kind == REGRESSION))
     return "\n".join(parts)
 
 
