@@ -106,11 +106,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
-    """Add ``--spider-experiment`` modules to what the session collects."""
+    """Add ``--spider-experiment`` modules to what the session collects.
+
+    Named without paths, they are all that is collected: measuring h2 from some folder must
+    not also run whatever tests that folder holds.
+    """
     report = yield
     if isinstance(collector, pytest.Session) and report.passed:
-        settings = collector.config.stash[SESSION_KEY].settings
+        config = collector.config
+        settings = config.stash[SESSION_KEY].settings
         if settings.active and settings.experiments:
+            if config.args_source != pytest.Config.ArgsSource.ARGS:
+                report.result.clear()
             report.result.extend(entry_point_modules(collector, settings.experiments))
     return report
 

@@ -8,6 +8,7 @@ pins these.
 from __future__ import annotations
 
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,3 +46,7 @@ class StdinForwarder:
     def pytest_configure_node(self, node: Any) -> None:
         """xdist hook: hand the copy's path to each worker as it starts."""
         node.workerinput[STDIN_KEY] = self.path
+
+    def pytest_unconfigure(self) -> None:
+        """The workers are gone by now; so goes the copy."""
+        Path(self.path).unlink(missing_ok=True)

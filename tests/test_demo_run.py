@@ -1,0 +1,39 @@
+"""The embedded demo command end to end: real local servers, both h2 modes, records on disk."""
+
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_measures_every_outcome_in_both_modes(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest_spider", "demo", "--out", str(tmp_path / "demo"),
+         "--timeout", "1"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    # A broken path is among the servers, so pytest's gate says 1, as it should.
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "spider summary" in run.stdout
+    for mode in ("https", "http"):
+        lines = (tmp_path / "demo" / f"h2-{mode}.ndjson").read_text().splitlines()
+        counts = collections.Counter(c for line in lines for c in json.loads(line)["conditions"])
+        hosts = len({json.loads(line)["dip"] for line in lines})
+        assert counts == {
+            "h2.connectivity.works": 2 * hosts,
+            "h2.connectivity.broken": hosts,
+            "h2.connectivity.transient": hosts,
+            "h2.connectivity.offline": 2 * hosts,
+            "h2.upgrade.success": 2 * hosts,
+            "h2.upgrade.failed": hosts,
+        }, mode
+
+
+def test_unknown_command_prints_usage() -> None:
+    run = subprocess.run([sys.executable, "-m", "pytest_spider", "fly"], capture_output=True,
+                         text=True, check=False)
+    assert run.returncode == 2
+    assert "commands:" in run.stderr
