@@ -45,7 +45,9 @@ def parse_server(text: str, default_port: int = 53) -> tuple[str, int]:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        raise ValueError(f"DNS server {text!r} is not an IP address (names are not resolved)")
+        raise ValueError(
+            f"DNS server {text!r} is not an IP address (names are not resolved)"
+        ) from None
     if not 0 < port < 65536:
         raise ValueError(f"DNS server {text!r}: port must be 1-65535")
     return str(address), port
@@ -55,8 +57,8 @@ def server_tos(response: dns.message.Message) -> int | None:
     """The TOS byte the server reported seeing in :data:`TOS_OPTION`, if it did."""
     for option in response.options:
         if option.otype == TOS_OPTION and isinstance(option, dns.edns.GenericOption):
-            if len(option.data) == 1:
-                return option.data[0]
+            data: bytes = option.data
+            return data[0] if len(data) == 1 else None
     return None
 
 
