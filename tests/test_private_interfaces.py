@@ -1,0 +1,70 @@
+"""Pins for the few interfaces of pytest and pytest-xdist that are not public API.
+
+If an upgrade breaks one of these, this file says which, before a campaign loses records.
+Used by: pytest_spider/xdist.py, pytest_spider/reporting/junit.py, plugin.py (records ride
+on the teardown report as an extra attribute).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import xdist.newhooks
+from _pytest.junitxml import LogXML, xml_key  # the private names junit.py relies on
+
+from pytest_spider.xdist import STDIN_KEY, StdinForwarder, is_controller, is_worker
+
+
+def test_report_extra_attributes_survive_serialization(pytester: pytest.Pytester) -> None:
+    """xdist ships reports with pytest_report_to/from_serializable; extra attributes ride along."""
+    config = pytester.parseconfig()
+    report = pytest.TestReport(
+        nodeid="x.py::t", location=("x.py", 1, "t"), keywords={}, outcome="passed",
+        longrepr=None, when="teardown",
+    )
+    record = {"conditions": ["h2.connectivity.works"], "flow_results": [{"http_info": {1: 3}}]}
+    report.spider_record = record  # type: ignore[attr-defined]
+    data = config.hook.pytest_report_to_serializable(config=config, report=report)
+    back = config.hook.pytest_report_from_serializable(config=config, data=data)
+    assert back.spider_record == record
+
+
+def test_junitxml_exposes_its_logxml_under_xml_key() -> None:
+    assert isinstance(xml_key, pytest.StashKey)
+    assert callable(LogXML.add_global_property)
+    assert list(inspect.signature(LogXML.add_global_property).parameters) == [
+        "self", "name", "value",
+    ]
+
+
+def test_xdist_hooks_and_names_we_use(pytester: pytest.Pytester) -> None:
+    assert hasattr(xdist.newhooks, "pytest_configure_node")
+    config = pytester.parseconfig()
+    assert not is_worker(config) and not is_controller(config)
+    forwarder = StdinForwarder("198.18.0.1\n")
+
+    class Node:
+        workerinput: dict[str, str] = {}
+
+    node = Node()
+    forwarder.pytest_configure_node(node)
+    assert open(node.workerinput[STDIN_KEY]).read() == "198.18.0.1\n"
+    forwarder.pytest_unconfigure()
+
+
+def test_workers_have_workerinput_and_the_controller_a_dsession(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+from pytest_spider.xdist import is_controller, is_worker
+def pytest_sessionstart(session):
+    config = session.config
+    role = "worker" if is_worker(config) else "controller" if is_controller(config) else "none"
+    with open(f"role-{role}", "a") as f:
+        f.write("x")
+"""
+    )
+    pytester.makepyfile(test_one="def test_ok(): pass")
+    pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=1)
+    assert (pytester.path / "role-controller").read_text() == "x"
+    assert (pytester.path / "role-worker").read_text() == "xx"
