@@ -5,7 +5,8 @@ acknowledged (``tcpi_options`` bit ``TCPI_OPT_SYN_DATA``) and, if Fast Open was 
 short, why (``tcpi_fastopen_client_fail``: no cookie yet, data not acknowledged, SYN
 retransmitted). Whether the kernel held a cookie for the server shows in ``connect()`` on a
 ``TCP_FASTOPEN_CONNECT`` socket: with one it defers the SYN to the first ``send``, which then
-carries data; without, it sends at once a SYN asking for a cookie. Linux only; the client side needs bit 1 of ``net.ipv4.tcp_fastopen``.
+carries data; without, it sends at once a SYN asking for a cookie. Linux only; the client side
+needs bit 1 of ``net.ipv4.tcp_fastopen``.
 """
 
 from __future__ import annotations

@@ -63,6 +63,12 @@ def host(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(params=NS_HOSTS, ids=["v4", "v6"])
+def ns_host(request: pytest.FixtureRequest) -> str:
+    """An address of each family on the test namespace's loopback."""
+    return str(request.param)
+
+
 @pytest.fixture
 def silent_port(host: str) -> Iterator[int]:
     """A port on ``host`` where TCP connects (the kernel's backlog) and UDP is read by nobody."""
