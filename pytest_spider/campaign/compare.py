@@ -90,7 +90,7 @@ class Baseline:
             return
         conditions = frozenset(sys.intern(c) for c in conditions_of(record))
         shared = self._shared.setdefault(conditions, conditions)
-        self._conditions[sys.intern(_pack(key_of(record)))] = shared
+        self._conditions[_pack(key_of(record))] = shared
 
     def lookup(self, key: Key) -> Conditions | None:
         """The baseline's conditions for a key, or None if the baseline never measured it."""

@@ -23,7 +23,7 @@ _V6_BASE: Final = ipaddress.IPv6Address("2001:db8::")
 _COUNTRIES: Final = ("US-VA", "US-CA", "DE", "FR", "JP", "BR", "IN", "GB", "NL", "SE", "AU", "CH")
 _ERRORS: Final = (("timeout", 2), ("refused", 1), ("reset", 1), ("tls", 1))
 #: Per experiment: how often the experimental connection breaks, and its extra condition.
-EXPERIMENTS: Final = {"h2": (0.04, "upgrade"), "tfo": (0.08, None), "ecn": (0.02, None)}
+_EXPERIMENTS: Final = {"h2": (0.04, "upgrade"), "tfo": (0.08, None), "ecn": (0.02, None)}
 
 
 def _address(index: int) -> str:
@@ -100,7 +100,7 @@ def _outcome(rng: random.Random, experiment: str, index: int, at: datetime) -> d
     if index % 89 == 7:
         reason = record_format.DISCARDED
         return {"conditions": [], "flow_results": [], "outcome": "skipped", "reason": reason}
-    break_rate, extra = EXPERIMENTS.get(experiment, (0.05, None))
+    break_rate, extra = _EXPERIMENTS.get(experiment, (0.05, None))
     baseline = rng.random() > 0.03
     experimental = rng.random() > (break_rate if baseline else 0.7)
     first = _flow(rng, f"conn_no_{experiment}", 0, baseline, at, 1.0)

@@ -154,3 +154,14 @@ def test_record_text_is_escaped(tmp_path: Path) -> None:
     assert "<b>" not in page and "<i>" not in page and "<u>" not in page
     assert page.count("<script") == 1  # the sorter, nothing from the records
     assert "&lt;b&gt;" in page
+
+
+def test_an_empty_campaign_still_makes_a_page(tmp_path: Path) -> None:
+    source = tmp_path / "empty.ndjson"
+    source.write_text("")
+    out = tmp_path / "report.html"
+    result = write_report([source], out)
+    assert result.summary.records == 0
+    page = out.read_text()
+    assert "No measured records." in page
+    assert "<svg" not in page
