@@ -1,0 +1,10 @@
+"""The path lab: network namespaces with known path behaviour, for tests, demos and benchmarks.
+
+``Lab`` builds a client, a router and a server namespace; ``profiles.PROFILES`` lists what the
+router can do to a server block's packets; ``lab_available()`` says whether this machine can.
+"""
+
+from pytest_spider.lab.lab import Lab, lab_available
+from pytest_spider.lab.profiles import PROFILES
+
+__all__ = ["PROFILES", "Lab", "lab_available"]

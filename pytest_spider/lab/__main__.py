@@ -1,0 +1,82 @@
+"""Command line: ``python -m pytest_spider.lab up`` to look around in a lab by hand,
+``python -m pytest_spider.lab cleanup`` to remove what crashed labs left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+
+from pytest_spider.lab import registry
+from pytest_spider.lab.lab import Lab, lab_available
+from pytest_spider.lab.profiles import PROFILES
+
+
+def _describe(lab: Lab) -> str:
+    """What a person needs to use the lab: where things are and a command to try."""
+    lines = [
+        f"pytest-spider lab {lab.lab_id} is up; Ctrl-C tears it down.",
+        f"namespaces: client {lab.client_ns}, router {lab.router_ns}, server {lab.server_ns}",
+        "client addresses: " + ", ".join(a for a in lab.client_source if a),
+        "blocks (name, path profile, networks):",
+    ]
+    for block, profile in lab.profiles.items():
+        nets = "  ".join(str(n) for n in lab.networks(block) if n is not None)
+        lines.append(f"  {block:<14} {profile:<14} {nets}")
+    lines.append("ports: " + ", ".join(f"{name} {port}" for name, port in lab.ports.items()))
+    lines.append(f"CA certificate: {lab.ca_pem} (servers are lab.test and *.lab.test)")
+    first = next(iter(lab.profiles))
+    target = lab.addresses(first, 1)[0]
+    lines.append(
+        f"try: ip netns exec {lab.client_ns} curl --cacert {lab.ca_pem}"
+        f" --resolve www.lab.test:443:{target} https://www.lab.test/"
+    )
+    return "\n".join(lines)
+
+
+def _block(text: str) -> tuple[str, str]:
+    name, sep, profile = text.partition("=")
+    if not sep or profile not in PROFILES:
+        raise argparse.ArgumentTypeError(f"want NAME=PROFILE with PROFILE in {list(PROFILES)}")
+    return name, profile
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``up`` or ``cleanup`` command; return the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m pytest_spider.lab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start a lab, print its facts, wait for Ctrl-C")
+    up.add_argument(
+        "--block",
+        type=_block,
+        action="append",
+        metavar="NAME=PROFILE",
+        help="a server block and its path profile (repeatable; default alive=clean dead=blackhole)",
+    )
+    up.add_argument("--no-ipv6", action="store_true", help="IPv4 only")
+    commands.add_parser("cleanup", help="remove the namespaces and files of crashed labs")
+    args = parser.parse_args(argv)
+
+    if args.command == "cleanup":
+        removed = registry.reap()
+        print("removed: " + (", ".join(removed) if removed else "nothing"))
+        return 0
+    reason = lab_available()
+    if reason is not None:
+        print(f"no lab here: {reason}", file=sys.stderr)
+        return 1
+    blocks = dict(args.block) if args.block else {"alive": "clean", "dead": "blackhole"}
+    with Lab(blocks, ipv6=not args.no_ipv6, servers=("nginx", "hostile")) as lab:
+        print(_describe(lab), flush=True)
+        try:
+            while True:
+                signal.pause()
+        except KeyboardInterrupt:
+            print("tearing the lab down", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

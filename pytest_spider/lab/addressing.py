@@ -1,0 +1,92 @@
+"""The lab's address plan: which prefixes a lab owns and which address sits where.
+
+All IPv4 comes from 198.18.0.0/15 and all IPv6 from 2001:db8::/32, so nothing the lab does can
+reach a real network. A lab's id fixes its links and its IPv6 /48; its IPv4 server blocks are
+allocated first-fit (see :mod:`pytest_spider.lab.registry`) so their size can vary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
+from typing import Final
+
+V4_SPACE: Final = IPv4Network("198.18.0.0/15")
+V6_SPACE: Final = IPv6Network("2001:db8::/32")
+#: Point-to-point links of every lab: lab ``id`` owns the /29 at ``8 * id``.
+V4_LINKS: Final = IPv4Network("198.18.0.0/24")
+#: How many labs may exist side by side.
+MAX_LABS: Final = V4_LINKS.num_addresses // 8
+#: Third group of a lab's IPv6 links; blocks take groups 1, 2, ...
+_V6_LINK_GROUP: Final = 0xFF00
+
+
+def allocate_v4(prefix: int, count: int, taken: Iterable[IPv4Network]) -> list[IPv4Network]:
+    """``count`` free IPv4 networks of length ``prefix``, first fit, avoiding ``taken``."""
+    busy = [V4_LINKS, *taken]
+    found: list[IPv4Network] = []
+    for net in V4_SPACE.subnets(new_prefix=prefix):
+        if len(found) == count:
+            break
+        if not any(net.overlaps(other) for other in busy):
+            found.append(net)
+            busy.append(net)
+    if len(found) < count:
+        raise RuntimeError(
+            f"no room for {count} IPv4 /{prefix} block(s) in {V4_SPACE}: stop other labs "
+            "or ask for a longer v4_prefix"
+        )
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """One point-to-point link: the address on each end and the prefix length."""
+
+    near: str
+    far: str
+    prefix: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Addresses of one lab: its two links (per family) and its server blocks."""
+
+    lab_id: int
+    v4_blocks: tuple[IPv4Network, ...]
+    ipv6: bool
+
+    @property
+    def v6_lab(self) -> IPv6Network:
+        """The lab's own IPv6 /48."""
+        base = int(V6_SPACE.network_address) + (self.lab_id << 80)
+        return IPv6Network((base, 48))
+
+    def _v6_group(self, group: int) -> IPv6Network:
+        return IPv6Network((int(self.v6_lab.network_address) + (group << 64), 64))
+
+    def v6_block(self, index: int) -> IPv6Network | None:
+        """IPv6 /64 of the ``index``-th server block (None without IPv6)."""
+        return self._v6_group(index + 1) if self.ipv6 else None
+
+    def _v4_link(self, which: int) -> Link:
+        base = int(V4_LINKS.network_address) + 8 * self.lab_id + 4 * which
+        return Link(str(IPv4Address(base + 1)), str(IPv4Address(base + 2)), 30)
+
+    def _v6_link(self, which: int) -> Link:
+        net = self._v6_group(_V6_LINK_GROUP + which)
+        return Link(str(net.network_address + 1), str(net.network_address + 2), 64)
+
+    def links(self, which: int) -> list[Link]:
+        """Link ``0`` (client to router) or ``1`` (router to server), v4 then v6."""
+        return [self._v4_link(which)] + ([self._v6_link(which)] if self.ipv6 else [])
+
+
+def hosts(net: IPv4Network | IPv6Network, count: int) -> list[str]:
+    """The first ``count`` addresses of ``net``, leaving out its first and last address."""
+    usable = net.num_addresses - 2
+    if count > usable:
+        raise ValueError(f"{net} has {usable} usable addresses, {count} asked for")
+    first = net.network_address + 1
+    return [str(first + i) for i in range(count)]

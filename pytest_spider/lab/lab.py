@@ -1,0 +1,411 @@
+"""The path lab: a client, a router and a server namespace, joined by veth links, with path
+profiles on the router and real servers behind it.
+
+A test, the demo or a benchmark measures from the client namespace and knows, for every server
+block, what the path does to its packets: the lab is the ground truth for experiments.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
+from types import FrameType, MappingProxyType, TracebackType
+from typing import Any, Final
+
+from pytest_spider.lab import addressing, certs, hostile, netns, nginx, profiles, registry
+
+DEFAULT_BLOCKS: Final[Mapping[str, str]] = MappingProxyType({"alive": "clean", "dead": "blackhole"})
+#: Servers the lab can start itself, with their ports.
+SERVER_PORTS: Final[Mapping[str, Mapping[str, int]]] = {
+    "nginx": nginx.PORTS,
+    "hostile": hostile.PORTS,
+}
+#: Seconds a server may take to come up, and tracked processes to go down after SIGTERM.
+STARTUP_TIMEOUT: Final = 10.0
+STOP_GRACE: Final = 2.0
+#: Default time limit of :meth:`Lab.run`.
+RUN_TIMEOUT: Final = 60.0
+#: Interface names inside the namespaces (each namespace has its own, so they never clash).
+_CLIENT_IF, _ROUTER_CLIENT_IF, _ROUTER_SERVER_IF, _SERVER_IF = (
+    "eth0",
+    "to-client",
+    "to-server",
+    "eth0",
+)
+_NO_DAD: Final = {"net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0"}
+_SYSCTLS: Final[Mapping[str, Mapping[str, str]]] = {
+    "client": _NO_DAD,
+    "router": {**_NO_DAD, "net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"},
+    # Server side of TCP Fast Open on (client side is on by default).
+    "server": {**_NO_DAD, "net.ipv4.tcp_fastopen": "3"},
+}
+
+
+class Lab:
+    """A running path lab; use as a context manager or call :meth:`start` and :meth:`stop`.
+
+    ``blocks`` maps block names to path profiles (see ``profiles.PROFILES``); each block gets
+    an IPv4 network of length ``v4_prefix`` and an IPv6 /64, routed to the server namespace
+    where every address of them is local. ``servers`` are among ``SERVER_PORTS``.
+    """
+
+    def __init__(
+        self,
+        blocks: Mapping[str, str] = DEFAULT_BLOCKS,
+        *,
+        ipv6: bool = True,
+        servers: Iterable[str] = ("nginx",),
+        v4_prefix: int = 20,
+    ) -> None:
+        for block, profile in blocks.items():
+            profiles.check_block_name(block)
+            profiles.rules(profile)
+        self._servers = tuple(servers)
+        unknown = set(self._servers) - set(SERVER_PORTS)
+        if unknown:
+            raise ValueError(f"unknown lab servers {sorted(unknown)}; known: {list(SERVER_PORTS)}")
+        if not 16 <= v4_prefix <= 30:
+            raise ValueError("v4_prefix must be between 16 and 30")
+        self._profiles = dict(blocks)
+        self._ipv6 = ipv6
+        self._v4_prefix = v4_prefix
+        self._entry: registry.Entry | None = None
+        self._plan: addressing.Plan | None = None
+        self._procs: list[subprocess.Popen[Any]] = []
+        self._certs: certs.Certs | None = None
+        #: Port of each service the lab's own servers offer.
+        self.ports: Mapping[str, int] = MappingProxyType(
+            {name: port for s in self._servers for name, port in SERVER_PORTS[s].items()}
+        )
+
+    # -- facts ---------------------------------------------------------------------------
+
+    @property
+    def _running(self) -> tuple[registry.Entry, addressing.Plan]:
+        if self._entry is None or self._plan is None:
+            raise RuntimeError("the lab is not running")
+        return self._entry, self._plan
+
+    @property
+    def lab_id(self) -> int:
+        """This lab's number among the labs on the machine."""
+        return self._running[0].lab_id
+
+    def namespace(self, role: str) -> str:
+        """Name of the ``client``, ``router`` or ``server`` namespace."""
+        if role not in registry.ROLES:
+            raise ValueError(f"role must be one of {registry.ROLES}, not {role!r}")
+        return registry.namespace(self.lab_id, role)
+
+    @property
+    def client_ns(self) -> str:
+        """The vantage point's namespace."""
+        return self.namespace("client")
+
+    @property
+    def router_ns(self) -> str:
+        """Where the path profiles act."""
+        return self.namespace("router")
+
+    @property
+    def server_ns(self) -> str:
+        """Where the servers run."""
+        return self.namespace("server")
+
+    @property
+    def workdir(self) -> Path:
+        """The lab's files: certificates, server configurations and logs."""
+        return Path(self._running[0].workdir)
+
+    @property
+    def ca_pem(self) -> Path:
+        """CA certificate (PEM) that the lab's TLS servers chain to."""
+        return self._tls.ca
+
+    @property
+    def tls_cert(self) -> Path:
+        """Server certificate chain (PEM) for ``lab.test`` and ``*.lab.test``."""
+        return self._tls.cert
+
+    @property
+    def tls_key(self) -> Path:
+        """Private key (PEM) of :attr:`tls_cert`."""
+        return self._tls.key
+
+    @property
+    def _tls(self) -> certs.Certs:
+        if self._certs is None:
+            raise RuntimeError("the lab is not running")
+        return self._certs
+
+    @property
+    def client_source(self) -> tuple[str, str | None]:
+        """The client's own (IPv4, IPv6) addresses, as a spider's ``source``."""
+        links = self._running[1].links(0)
+        return links[0].near, links[1].near if self._ipv6 else None
+
+    @property
+    def profiles(self) -> Mapping[str, str]:
+        """The path profile in force for each block."""
+        return MappingProxyType(self._profiles)
+
+    def networks(self, block: str) -> tuple[IPv4Network, IPv6Network | None]:
+        """The IPv4 and IPv6 (None without IPv6) networks of ``block``."""
+        index = self._block_index(block)
+        plan = self._running[1]
+        return plan.v4_blocks[index], plan.v6_block(index)
+
+    def addresses(self, block: str, count: int, family: int = 4) -> list[str]:
+        """``count`` distinct addresses of ``block`` in address ``family`` (4 or 6)."""
+        v4, v6 = self.networks(block)
+        net = v4 if family == 4 else v6 if family == 6 else None
+        if net is None:
+            raise ValueError(f"no IPv{family} addresses in this lab")
+        return addressing.hosts(net, count)
+
+    def _block_index(self, block: str) -> int:
+        if block not in self._profiles:
+            raise KeyError(f"no block {block!r}; blocks: {', '.join(self._profiles)}")
+        return list(self._profiles).index(block)
+
+    # -- acting in the lab -----------------------------------------------------------------
+
+    def run(self, argv: Sequence[str], **popen_kwargs: Any) -> subprocess.CompletedProcess[Any]:
+        """Run ``argv`` to completion in the client namespace (``subprocess.run`` arguments)."""
+        popen_kwargs.setdefault("timeout", RUN_TIMEOUT)
+        return subprocess.run(netns.exec_argv(self.client_ns, argv), **popen_kwargs)
+
+    def popen(self, argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen[Any]:
+        """Start ``argv`` in the client namespace; the lab ends it at the latest on stop."""
+        return self.spawn_in("client", argv, **popen_kwargs)
+
+    def spawn_in(
+        self, role: str, argv: Sequence[str], **popen_kwargs: Any
+    ) -> subprocess.Popen[Any]:
+        """Start ``argv`` in the ``role`` namespace; the lab ends it at the latest on stop."""
+        popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
+        proc = subprocess.Popen(netns.exec_argv(self.namespace(role), argv), **popen_kwargs)
+        self._procs.append(proc)
+        return proc
+
+    def inside(self, role: str) -> contextlib.AbstractContextManager[None]:
+        """Put the calling thread into the ``role`` namespace for a ``with`` block.
+
+        Sockets made there stay in that namespace after the block ends.
+        """
+        return netns.inside(self.namespace(role))
+
+    def set_profile(self, block: str, profile: str) -> None:
+        """Change what the path does to ``block``, live (one atomic nft transaction)."""
+        self._block_index(block)
+        script = profiles.set_profile(block, profile)
+        netns.run(netns.exec_argv(self.router_ns, ["nft", "-f", "-"]), stdin=script)
+        self._profiles[block] = profile
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> Lab:
+        """Build the namespaces, links, routes and profiles, then start the servers."""
+        if self._entry is not None:
+            raise RuntimeError("the lab is running already")
+        work = tempfile.mkdtemp(prefix=registry.WORKDIR_PREFIX)
+        try:
+            self._entry = registry.claim(os.getpid(), self._v4_prefix, len(self._profiles), work)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        self._plan = addressing.Plan(
+            self._entry.lab_id, tuple(IPv4Network(n) for n in self._entry.v4_blocks), self._ipv6
+        )
+        _track(self)
+        try:
+            self._build()
+            self._certs = certs.issue(self.workdir)
+            for server in self._servers:
+                self._start_server(server)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """End every process the lab started and remove all it made. Safe to call twice."""
+        entry, self._entry = self._entry, None
+        if entry is None:
+            return
+        try:
+            _end(self._procs)
+        finally:
+            self._procs.clear()
+            self._certs = self._plan = None
+            registry.release(entry)
+            _LIVE.discard(self)
+
+    def _build(self) -> None:
+        """Namespaces, veth links, addresses, routes, AnyIP blocks and the nft table."""
+        plan = self._running[1]
+        ns = {role: self.namespace(role) for role in registry.ROLES}
+        netns.ip_batch(f"netns add {name}" for name in ns.values())
+        for role, values in _SYSCTLS.items():
+            netns.write_sysctls(ns[role], values)
+        netns.ip_batch(
+            [
+                f"link add {_CLIENT_IF} netns {ns['client']} type veth"
+                f" peer name {_ROUTER_CLIENT_IF} netns {ns['router']}",
+                f"link add {_SERVER_IF} netns {ns['server']} type veth"
+                f" peer name {_ROUTER_SERVER_IF} netns {ns['router']}",
+            ]
+        )
+        nets = {b: [n for n in self.networks(b) if n is not None] for b in self._profiles}
+        to_client, to_server = plan.links(0), plan.links(1)
+        server_side = {link.far.count(":") > 0: link.far for link in to_server}
+        client = _up(_CLIENT_IF) + _addresses(_CLIENT_IF, [(k.near, k.prefix) for k in to_client])
+        client += [f"route add {_default(k.far)} via {k.far}" for k in to_client]
+        router = _up(_ROUTER_CLIENT_IF, _ROUTER_SERVER_IF)
+        router += _addresses(_ROUTER_CLIENT_IF, [(k.far, k.prefix) for k in to_client])
+        router += _addresses(_ROUTER_SERVER_IF, [(k.near, k.prefix) for k in to_server])
+        router += [
+            f"route add {net} via {server_side[net.version == 6]}"
+            for block_nets in nets.values()
+            for net in block_nets
+        ]
+        server = _up(_SERVER_IF) + _addresses(_SERVER_IF, [(k.far, k.prefix) for k in to_server])
+        server += [f"route add {_default(k.near)} via {k.near}" for k in to_server]
+        # AnyIP: every address of a block is local, so wildcard-bound servers answer on all.
+        server += [f"route add local {net} dev lo" for bn in nets.values() for net in bn]
+        for role, lines in (("client", client), ("router", router), ("server", server)):
+            netns.ip_batch(lines, ns[role])
+        ruleset = profiles.ruleset({b: (p, nets[b]) for b, p in self._profiles.items()})
+        netns.run(netns.exec_argv(ns["router"], ["nft", "-f", "-"]), stdin=ruleset)
+
+    def _start_server(self, server: str) -> None:
+        """Start one of the lab's own servers in the server namespace and wait until it listens."""
+        log_path = self.workdir / f"{server}.log"
+        if server == "nginx":
+            argv = nginx.configure(self.workdir, self._tls)
+        else:
+            argv = [sys.executable, hostile.__file__]
+        with open(log_path, "wb") as log:
+            proc = self.spawn_in("server", argv, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not self._server_ready(server, log_path):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                state = "exited" if proc.returncode is not None else "was not ready in time"
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"lab server {server} {state}: {tail}")
+            time.sleep(0.01)
+
+    def _server_ready(self, server: str, log: Path) -> bool:
+        if server == "nginx":
+            return nginx.ready(self.workdir)
+        return hostile.READY in log.read_text(errors="replace")
+
+
+def _up(*ifaces: str) -> list[str]:
+    return [f"link set {name} up" for name in ("lo", *ifaces)]
+
+
+def _default(gateway: str) -> str:
+    return "::/0" if ":" in gateway else "0.0.0.0/0"
+
+
+def _addresses(iface: str, addrs: Iterable[tuple[str, int]]) -> list[str]:
+    """``ip address`` lines; IPv6 ones skip duplicate address detection (usable at once)."""
+    return [
+        f"address add {addr}/{prefix} dev {iface}" + (" nodad" if ":" in addr else "")
+        for addr, prefix in addrs
+    ]
+
+
+def _end(procs: Sequence[subprocess.Popen[Any]]) -> None:
+    """SIGTERM every process, SIGKILL those still alive after the grace period; reap all."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + STOP_GRACE
+    for proc in procs:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- tear-down on exit and on signals ------------------------------------------------------
+
+_LIVE: set[Lab] = set()
+_PREVIOUS_HANDLERS: dict[int, Any] = {}
+
+
+def _stop_all() -> None:
+    for lab in list(_LIVE):
+        lab.stop()
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """Tear the labs down, then let the signal do what it did before the lab came."""
+    _stop_all()
+    previous = _PREVIOUS_HANDLERS.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        previous(signum, frame)
+    elif previous == signal.SIG_DFL:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+@functools.cache
+def _stop_all_at_exit() -> None:
+    atexit.register(_stop_all)
+
+
+def _track(lab: Lab) -> None:
+    """Remember ``lab`` for tear-down at exit, on SIGTERM and on SIGINT."""
+    _stop_all_at_exit()
+    _LIVE.add(lab)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            if signum not in _PREVIOUS_HANDLERS:
+                _PREVIOUS_HANDLERS[signum] = signal.signal(signum, _on_signal)
+
+
+@functools.cache
+def lab_available() -> str | None:
+    """None when a lab can be built here, else why not (for a skip message)."""
+    if os.geteuid() != 0:
+        return "the path lab needs root (network namespaces, nftables)"
+    for tool, package in (("ip", "iproute2"), ("nft", "nftables"), ("nginx", "nginx-light")):
+        if shutil.which(tool) is None:
+            return f"{tool} not found (Debian package {package})"
+    probe = f"spl-probe-{os.getpid()}"
+    try:
+        netns.ip_batch([f"netns add {probe}"])
+        netns.run(netns.exec_argv(probe, ["nft", "-f", "-"]), stdin="table inet probe { }")
+    except (netns.NetnsError, OSError, subprocess.TimeoutExpired) as exc:
+        return f"cannot build a network namespace with nftables: {exc}"
+    finally:
+        with contextlib.suppress(netns.NetnsError):
+            netns.remove(probe)
+    return None
