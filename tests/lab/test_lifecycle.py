@@ -1,0 +1,176 @@
+"""A lab comes up, coexists with others and always goes away without a trace."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_spider.lab import Lab, lab_available, registry
+
+pytestmark = pytest.mark.skipif(lab_available() is not None, reason=str(lab_available()))
+
+
+def root_state() -> dict[str, str]:
+    """What the root namespace has: no lab may add links, addresses, routes or nft tables."""
+    commands = {
+        "links": ["ip", "-br", "link"],
+        "addresses": ["ip", "-br", "address"],
+        "routes": ["ip", "route", "show", "table", "all"],
+        "routes6": ["ip", "-6", "route", "show", "table", "all"],
+        "nft": ["nft", "list", "tables"],
+    }
+    return {
+        key: subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        for key, argv in commands.items()
+    }
+
+
+def netns_inode(name: str) -> int:
+    return os.stat(f"/run/netns/{name}").st_ino
+
+
+def pids_in(inodes: set[int]) -> set[int]:
+    """Processes whose network namespace is one of ``inodes``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                link = os.readlink(entry / "ns" / "net")
+            except OSError:
+                continue
+            if int(link.removeprefix("net:[").rstrip("]")) in inodes:
+                found.add(int(entry.name))
+    return found
+
+
+class Footprint:
+    """Everything one running lab owns, to check afterwards that all of it is gone.
+
+    Other labs may come up meanwhile and reuse the id, so identity is by namespace inode,
+    process start time and work directory, not by name.
+    """
+
+    def __init__(self, lab_id: int, workdir: Path | None = None) -> None:
+        self.names = [registry.namespace(lab_id, role) for role in registry.ROLES]
+        self.inodes = {netns_inode(name) for name in self.names}
+        self.pids = {pid: registry.process_start(pid) for pid in pids_in(self.inodes)}
+        self.entry = registry.REGISTRY_DIR / "labs" / f"{lab_id}.json"
+        self.workdir = workdir or Path(json.loads(self.entry.read_text())["workdir"])
+        assert self.entry.exists() and self.workdir.is_dir()
+
+    def assert_gone(self) -> None:
+        still = {netns_inode(n) for n in self.names if Path("/run/netns", n).exists()}
+        assert not still & self.inodes
+        assert not [pid for pid, start in self.pids.items() if registry.process_start(pid) == start]
+        assert not self.workdir.exists()
+        if self.entry.exists():  # a new lab with the same id
+            assert json.loads(self.entry.read_text())["workdir"] != str(self.workdir)
+
+
+def test_lab_leaves_nothing_behind() -> None:
+    before = root_state()
+    with Lab(servers=("nginx", "hostile")) as lab:
+        sleepers = [lab.spawn_in("router", ["sleep", "60"]), lab.popen(["sleep", "60"])]
+        footprint = Footprint(lab.lab_id, lab.workdir)
+        deadline = time.monotonic() + 5  # until the children have entered their namespaces
+        while len(footprint.pids) < 6 and time.monotonic() < deadline:
+            footprint = Footprint(lab.lab_id, lab.workdir)
+        assert len(footprint.pids) >= 6  # nginx master + 2 workers, hostile, 2 sleepers
+        assert root_state() == before
+    footprint.assert_gone()
+    assert all(proc.returncode is not None for proc in sleepers)
+    assert root_state() == before
+
+
+def test_lab_goes_away_after_an_exception_inside_with() -> None:
+    before = root_state()
+    with pytest.raises(RuntimeError, match="boom"), Lab(servers=("hostile",)) as lab:
+        footprint = Footprint(lab.lab_id, lab.workdir)
+        raise RuntimeError("boom")
+    footprint.assert_gone()
+    assert root_state() == before
+    lab.stop()  # a second stop is harmless
+
+
+def test_two_labs_side_by_side() -> None:
+    with Lab() as one, Lab() as two:
+        assert one.lab_id != two.lab_id
+        assert {one.client_ns, one.server_ns}.isdisjoint({two.client_ns, two.server_ns})
+        nets = [n for lab in (one, two) for block in lab.profiles for n in lab.networks(block)]
+        assert all(not a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :] if a and b)
+        for lab, other in ((one, two), (two, one)):
+            own, foreign = lab.addresses("alive", 1)[0], other.addresses("alive", 1)[0]
+            fetch = [sys.executable, "-c", FETCH]
+            ok = lab.run([*fetch, own], capture_output=True, text=True, check=True)
+            assert json.loads(ok.stdout)["http_response_code"] == 200
+            unreachable = lab.run([*fetch, foreign], capture_output=True, text=True, check=True)
+            assert json.loads(unreachable.stdout)["spdr_state"] != 0
+
+
+#: Run by ``lab.run``: fetch http://ADDRESS/ with the project's helper, print the result.
+FETCH = """
+import json, sys
+from pytest_spider import connect_http
+print(json.dumps(connect_http(None, {"dip": sys.argv[1], "dp": 80}, 1.0)))
+"""
+
+
+def test_run_and_popen_act_in_the_client_namespace(spider_lab: Lab) -> None:
+    shown = spider_lab.run(["ip", "-br", "address"], capture_output=True, text=True, check=True)
+    assert all(addr in shown.stdout for addr in spider_lab.client_source if addr)
+    proc = spider_lab.popen(["ip", "route"], stdout=subprocess.PIPE, text=True)
+    assert "default via" in proc.communicate(timeout=5)[0]
+
+
+def start_up_command() -> tuple[subprocess.Popen[bytes], int]:
+    """``python -m pytest_spider.lab up`` in a child; return it and its lab's id once up."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest_spider.lab", "up"], stdout=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    out = b""
+    deadline = time.monotonic() + 15
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while not out.endswith(b"/\n") and (left := deadline - time.monotonic()) > 0:
+            if selector.select(left):
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                out += chunk
+    assert b"\ntry: " in out, out  # the description's last line
+    return proc, int(out.split()[2])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_up_command_tears_down_on_signal(signum: int) -> None:
+    proc, lab_id = start_up_command()
+    footprint = Footprint(lab_id)
+    proc.send_signal(signum)
+    proc.communicate(timeout=10)
+    footprint.assert_gone()
+
+
+def test_cleanup_command_removes_a_crashed_lab() -> None:
+    proc, lab_id = start_up_command()
+    footprint = Footprint(lab_id)
+    proc.kill()
+    proc.communicate(timeout=10)
+    cleanup = subprocess.run(
+        [sys.executable, "-m", "pytest_spider.lab", "cleanup"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    # Any lab starting meanwhile (another xdist worker) reaps it too, so either did the work.
+    assert cleanup.stdout.startswith("removed: ")
+    footprint.assert_gone()
