@@ -122,6 +122,8 @@ def main() -> None:
         "--name", action="append", default=["lab.test", "*.lab.test"], help="certificate name"
     )
     args = parser.parse_args()
+    if args.no_tcp and args.no_quic:
+        parser.error("--no-tcp and --no-quic leave nothing to serve")
     with tempfile.TemporaryDirectory(prefix="spider-h3-") as folder:
         asyncio.run(serve(args, Path(folder)))
 

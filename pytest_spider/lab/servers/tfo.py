@@ -17,14 +17,13 @@ import asyncio
 import os
 import socket
 
+from pytest_spider.helpers.tfo import TCPI_OPT_SYN_DATA
 from pytest_spider.lab.servers import common
 
 #: Pending Fast Open connections a listener may hold.
 _TFO_QUEUE = 64
 #: ``setsockopt`` option of a listener's own cookie key (16 bytes).
 TCP_FASTOPEN_KEY = 33
-#: ``tcpi_options`` bit on an accepted connection: its SYN data was taken.
-TCPI_OPT_SYN_DATA = 32
 #: Bounds on one client: bytes of request head and seconds to send it.
 _MAX_HEAD = 8192
 _READ_TIMEOUT = 10.0
