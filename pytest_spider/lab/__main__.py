@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from pytest_spider.lab import registry
-from pytest_spider.lab.lab import Lab, lab_available
+from pytest_spider.lab.lab import DEFAULT_BLOCKS, Lab, lab_available
 from pytest_spider.lab.profiles import PROFILES
 
 
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if reason is not None:
         print(f"no lab here: {reason}", file=sys.stderr)
         return 1
-    blocks = dict(args.block) if args.block else {"alive": "clean", "dead": "blackhole"}
+    blocks = dict(args.block) if args.block else DEFAULT_BLOCKS
     with Lab(blocks, ipv6=not args.no_ipv6, servers=("nginx", "hostile")) as lab:
         print(_describe(lab), flush=True)
         try:

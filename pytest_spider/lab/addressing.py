@@ -48,6 +48,11 @@ class Link:
     far: str
     prefix: int
 
+    @property
+    def version(self) -> int:
+        """4 or 6."""
+        return 6 if ":" in self.near else 4
+
 
 @dataclasses.dataclass(frozen=True)
 class Plan:

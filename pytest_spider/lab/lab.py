@@ -38,12 +38,12 @@ STOP_GRACE: Final = 2.0
 #: Default time limit of :meth:`Lab.run`.
 RUN_TIMEOUT: Final = 60.0
 #: Interface names inside the namespaces (each namespace has its own, so they never clash).
-_CLIENT_IF, _ROUTER_CLIENT_IF, _ROUTER_SERVER_IF, _SERVER_IF = (
-    "eth0",
-    "to-client",
-    "to-server",
-    "eth0",
-)
+_CLIENT_IF: Final = "eth0"
+_ROUTER_CLIENT_IF: Final = "to-client"
+_ROUTER_SERVER_IF: Final = "to-server"
+_SERVER_IF: Final = "eth0"
+#: The default route's destination per IP version.
+_ANY: Final = {4: "0.0.0.0/0", 6: "::/0"}
 _NO_DAD: Final = {"net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0"}
 _SYSCTLS: Final[Mapping[str, Mapping[str, str]]] = {
     "client": _NO_DAD,
@@ -197,7 +197,7 @@ class Lab:
         """Start ``argv`` in the ``role`` namespace; the lab ends it at the latest on stop."""
         popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
         proc = subprocess.Popen(netns.exec_argv(self.namespace(role), argv), **popen_kwargs)
-        self._procs.append(proc)
+        self._procs = [p for p in self._procs if p.poll() is None] + [proc]
         return proc
 
     def inside(self, role: str) -> contextlib.AbstractContextManager[None]:
@@ -281,19 +281,19 @@ class Lab:
         )
         nets = {b: [n for n in self.networks(b) if n is not None] for b in self._profiles}
         to_client, to_server = plan.links(0), plan.links(1)
-        server_side = {link.far.count(":") > 0: link.far for link in to_server}
+        server_side = {link.version: link.far for link in to_server}
         client = _up(_CLIENT_IF) + _addresses(_CLIENT_IF, [(k.near, k.prefix) for k in to_client])
-        client += [f"route add {_default(k.far)} via {k.far}" for k in to_client]
+        client += [f"route add {_ANY[k.version]} via {k.far}" for k in to_client]
         router = _up(_ROUTER_CLIENT_IF, _ROUTER_SERVER_IF)
         router += _addresses(_ROUTER_CLIENT_IF, [(k.far, k.prefix) for k in to_client])
         router += _addresses(_ROUTER_SERVER_IF, [(k.near, k.prefix) for k in to_server])
         router += [
-            f"route add {net} via {server_side[net.version == 6]}"
+            f"route add {net} via {server_side[net.version]}"
             for block_nets in nets.values()
             for net in block_nets
         ]
         server = _up(_SERVER_IF) + _addresses(_SERVER_IF, [(k.far, k.prefix) for k in to_server])
-        server += [f"route add {_default(k.near)} via {k.near}" for k in to_server]
+        server += [f"route add {_ANY[k.version]} via {k.near}" for k in to_server]
         # AnyIP: every address of a block is local, so wildcard-bound servers answer on all.
         server += [f"route add local {net} dev lo" for bn in nets.values() for net in bn]
         for role, lines in (("client", client), ("router", router), ("server", server)):
@@ -326,10 +326,6 @@ class Lab:
 
 def _up(*ifaces: str) -> list[str]:
     return [f"link set {name} up" for name in ("lo", *ifaces)]
-
-
-def _default(gateway: str) -> str:
-    return "::/0" if ":" in gateway else "0.0.0.0/0"
 
 
 def _addresses(iface: str, addrs: Iterable[tuple[str, int]]) -> list[str]:

@@ -14,6 +14,7 @@ import fcntl
 import json
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -58,12 +59,25 @@ def process_start(pid: int) -> int | None:
     return None if fields[0] in ("Z", "X") else int(fields[19])
 
 
+_THREAD_LOCK: Final = threading.RLock()
+_depth = 0
+
+
 @contextlib.contextmanager
 def _locked() -> Iterator[None]:
-    _LABS_DIR.mkdir(parents=True, exist_ok=True)
-    with open(REGISTRY_DIR / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    """The registry lock: an flock between processes, re-entered (not taken again) by the
+    thread holding it, as when a signal handler tears labs down while one is being claimed."""
+    global _depth
+    with _THREAD_LOCK, contextlib.ExitStack() as stack:
+        if _depth == 0:
+            _LABS_DIR.mkdir(parents=True, exist_ok=True)
+            lock = stack.enter_context(open(REGISTRY_DIR / "lock", "w"))
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        _depth += 1
+        try:
+            yield
+        finally:
+            _depth -= 1
 
 
 def _entries() -> list[Entry]:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_spider import CONN_OK
 from pytest_spider.lab import Lab, lab_available, registry
+from tests.lab import probes
 
 pytestmark = pytest.mark.skipif(lab_available() is not None, reason=str(lab_available()))
 
@@ -113,6 +115,14 @@ def test_two_labs_side_by_side() -> None:
             assert json.loads(ok.stdout)["http_response_code"] == 200
             unreachable = lab.run([*fetch, foreign], capture_output=True, text=True, check=True)
             assert json.loads(unreachable.stdout)["spdr_state"] != 0
+
+
+def test_ipv4_only_lab() -> None:
+    with Lab(ipv6=False) as lab:
+        assert lab.client_source[1] is None and lab.networks("alive")[1] is None
+        with pytest.raises(ValueError, match="no IPv6"):
+            lab.addresses("alive", 1, 6)
+        assert probes.http(lab, lab.addresses("alive", 1)[0], 80)["spdr_state"] == CONN_OK
 
 
 #: Run by ``lab.run``: fetch http://ADDRESS/ with the project's helper, print the result.
