@@ -86,7 +86,7 @@ def _experiment_item(spider_record: dict[str, Any], request: pytest.FixtureReque
     """The body of every experiment item: pass, fail or skip on the record's conditions."""
     from pytest_spider.session import SESSION_KEY
 
-    request.config.stash[SESSION_KEY].apply_verdict(spider_record)
+    request.config.stash[SESSION_KEY].apply_verdict(request.node, spider_record)
 
 
 class SpiderModule(pytest.Module):

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import time
 from typing import Any
 
 from pytest_spider.spider import CONN_DISCARD, FlowResult, Job, Spider
 
 
-def timestamp() -> str:
+def utc_text(seconds: float) -> str:
     """PATHspider's time format: UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
-    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-    return now.isoformat(sep=" ", timespec="microseconds")
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC).replace(tzinfo=None)
+    return moment.isoformat(sep=" ", timespec="microseconds")
+
+
+def timestamp() -> str:
+    """Now, in PATHspider's time format."""
+    return utc_text(time.time())
 
 
 @dataclasses.dataclass

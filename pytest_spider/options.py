@@ -126,6 +126,17 @@ _OPTIONS = (
     ),
     _Option("--spider-ca-file", "CA bundle for --spider-tls-verify.", metavar="FILE"),
     _Option(
+        "--spider-baseline",
+        "compare with a previous campaign's ndjson output: fail only on regressions (a fail "
+        "glob matches now and did not there); a target that stays failing passes with a note.",
+        metavar="FILE",
+    ),
+    _Option(
+        "--spider-report",
+        "write a self-contained HTML report of the run's records (needs --spider-output).",
+        metavar="FILE",
+    ),
+    _Option(
         "--spider-max-body",
         "bytes of each HTTP response body kept in records; the "
         "transfer stops there (default 4096).",
@@ -192,6 +203,8 @@ class SpiderSettings:
     tls_verify: bool
     ca_file: str | None
     max_body: int
+    baseline: str | None
+    report: str | None
 
     @property
     def active(self) -> bool:
@@ -224,4 +237,6 @@ class SpiderSettings:
             tls_verify=bool(_raw(config, "spider_tls_verify")),
             ca_file=text("spider_ca_file"),
             max_body=int(_number(config, "spider_max_body", int, 0)),
+            baseline=text("spider_baseline"),
+            report=text("spider_report"),
         )

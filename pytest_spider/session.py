@@ -6,20 +6,38 @@ targets become cases, cases become engine tasks, and finished items become recor
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+import time
 import types
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import Any
 
 import pytest
 
+from pytest_spider import __version__
+from pytest_spider.campaign.compare import (
+    Baseline,
+    diff_baselines,
+    format_conditions,
+    load_baseline,
+)
+from pytest_spider.campaign.load import RecordFileError
+from pytest_spider.campaign.records import key_of
 from pytest_spider.collect import CASE_KEY, RECORDS_KEY, Case
 from pytest_spider.engine import Engine, Outcome, Task
 from pytest_spider.exclude import ExclusionFileError, ExclusionList
 from pytest_spider.helpers import settings as helper_settings
-from pytest_spider.measure import ConnFunctionError, SequenceResult, run_sequence
+from pytest_spider.measure import ConnFunctionError, SequenceResult, run_sequence, utc_text
 from pytest_spider.options import SpiderSettings
-from pytest_spider.record import DISCARDED, EXCLUDED, UNADDRESSED, Record, build_record
+from pytest_spider.record import (
+    DISCARDED,
+    EXCLUDED,
+    UNADDRESSED,
+    Record,
+    build_record,
+    to_builtin,
+)
 from pytest_spider.reporting import junit
 from pytest_spider.reporting.ndjson import NdjsonWriter
 from pytest_spider.reporting.summary import Summary
@@ -34,6 +52,8 @@ OUTCOME_KEY = pytest.StashKey[Outcome[SequenceResult]]()
 CONDITIONS_KEY = pytest.StashKey[list[str]]()
 #: Outcome and reason so far, phase by phase.
 RESULT_KEY = pytest.StashKey[tuple[str, str | None]]()
+#: Why a failing target passed anyway (it failed in the baseline too).
+NOTE_KEY = pytest.StashKey[str]()
 
 #: How many bad target lines a usage error lists before it just counts.
 BAD_LINES_SHOWN = 20
@@ -61,6 +81,12 @@ class SpiderSession:
         self._instances: dict[type[Spider], Spider] = {}
         self._cases: dict[type[Spider], list[Case]] = {}
         self._conn_fixtures: set[str] = set()
+        #: The previous campaign to gate against, and this run's conditions to compare.
+        self.baseline: Baseline | None = None
+        self._fresh = Baseline()
+        self.started = time.time()
+        #: The input was read and found good: the run measures (unless collect-only).
+        self.loaded = False
 
     # -- input -----------------------------------------------------------------------------
 
@@ -80,6 +106,14 @@ class SpiderSession:
                 f"{len(bad)} bad target line(s); nothing was measured "
                 f"(--spider-keep-bad-targets measures the rest):\n{shown}{tail}"
             )
+        if self.settings.report and not self.settings.output:
+            raise pytest.UsageError("--spider-report needs --spider-output (the records it reads)")
+        if self.settings.baseline:
+            try:
+                self.baseline = load_baseline(self.settings.baseline)
+            except (RecordFileError, OSError) as exc:
+                raise pytest.UsageError(f"--spider-baseline: {exc}") from None
+        self.loaded = True
         helper_settings.configure(
             helper_settings.HelperSettings(
                 tls_verify=self.settings.tls_verify,
@@ -232,9 +266,17 @@ class SpiderSession:
         item.stash[CONDITIONS_KEY] = list(conditions)
         return list(conditions)
 
-    def apply_verdict(self, record: Record) -> None:
-        """Fail or skip the running experiment item as its conditions say."""
+    def apply_verdict(self, item: pytest.Item, record: Record) -> None:
+        """Fail or skip the running experiment item as its conditions (and baseline) say."""
         judgement = judge(record["conditions"], self.settings.fail_on, self.settings.skip_on)
+        if judgement.verdict == "fail" and self.baseline is not None:
+            key = key_of(record)
+            if self.baseline.verdict(key, record["conditions"], self.settings.fail_on) == (
+                "still_failing"
+            ):
+                old = format_conditions(self.baseline.lookup(key))
+                item.stash[NOTE_KEY] = f"still failing, as in the baseline ({old})"
+                return
         if judgement.verdict == "pass":
             return
         errors = "; ".join(
@@ -276,6 +318,8 @@ class SpiderSession:
         elif outcome is not None and isinstance(outcome.error, ConnFunctionError):
             flows = outcome.error.flows
         result, reason = item.stash.get(RESULT_KEY, ("error", "no outcome"))
+        if result == "passed":
+            reason = item.stash.get(NOTE_KEY, None)
         return build_record(
             case.target.fields,
             flows,
@@ -296,6 +340,8 @@ class SpiderSession:
             self.writer.write(record)
         junit.add_record(self.config, report, record)
         self.summary.add(record)
+        if self.baseline is not None:
+            self._fresh.add(record)
         self.config.hook.pytest_spider_record(record=record, config=self.config)
 
     def summary_lines(self) -> Iterator[str]:
@@ -317,13 +363,54 @@ class SpiderSession:
             yield f"  ... and {len(targets.bad) - BAD_LINES_SHOWN} more bad line(s)"
         if self.writer is not None:
             yield f"records: {self.writer.written} written to {self.writer.path}"
+        if self.baseline is not None:
+            comparison = diff_baselines(self.baseline, self._fresh, self.settings.fail_on)
+            yield f"baseline {self.settings.baseline}:"
+            yield from ("  " + line for line in comparison.format_table().splitlines())
+
+    def metadata(self) -> Record:
+        """The campaign's self-description, written as the output's last line."""
+        targets = self.targets
+        return {
+            "spider_campaign": {
+                "start": utc_text(self.started),
+                "end": utc_text(time.time()),
+                "duration": round(time.time() - self.started, 3),
+                "vantage": "local",
+                "version": __version__,
+                "options": to_builtin(dataclasses.asdict(self.settings)),
+                "counts": {
+                    "targets": len(targets.targets),
+                    "bad_input": len(targets.bad),
+                    "duplicates": targets.duplicates,
+                    "excluded": self.summary.excluded,
+                    "unaddressed": self.summary.unaddressed,
+                    "discarded": self.summary.discarded,
+                    "outcomes": {e: dict(c) for e, c in self.summary.outcomes.items()},
+                    "conditions": {e: dict(c) for e, c in self.summary.conditions.items()},
+                },
+            }
+        }
 
     def close(self) -> None:
-        """Stop the engine's threads and close the output."""
+        """Stop the engine, finish the output (metadata line) and write the report."""
         if self.engine is not None:
             self.engine.close()
+        measured = self.loaded and not self.config.option.collectonly
+        if self.writer is None and self.writes and self.settings.output and measured:
+            self.writer = NdjsonWriter(self.settings.output)
         if self.writer is not None:
+            self.writer.write(self.metadata())
             self.writer.close()
+            if self.settings.report:
+                from pytest_spider.campaign.report import write_report
+
+                write_report(
+                    [self.writer.path],
+                    self.settings.report,
+                    baseline_paths=[self.settings.baseline] if self.settings.baseline else (),
+                    fail_globs=self.settings.fail_on,
+                )
 
 
 def _fixturenames(item: pytest.Item) -> Sequence[str]:

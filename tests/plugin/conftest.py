@@ -59,9 +59,16 @@ def write_targets(path: Path, targets: Iterable[dict[str, Any]]) -> Path:
     return path
 
 
+def read_output(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """An ndjson output's records and its campaign metadata entries."""
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = [line for line in lines if "spider_campaign" not in line]
+    return records, [line["spider_campaign"] for line in lines if "spider_campaign" in line]
+
+
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every record line of an ndjson output."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """Every record line of an ndjson output (the campaign metadata line left out)."""
+    return read_output(path)[0]
 
 
 def scripted_targets(*scripts: str) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.plugin.conftest import read_records, scripted_targets, write_targets
+from tests.plugin.conftest import read_output, read_records, scripted_targets, write_targets
 
 SCRIPTS = ("ok,ok", "ok,fail", "fail,ok", "timeout,timeout", "ok,raise")
 
@@ -162,3 +162,26 @@ def test_targets_from_stdin_reach_xdist_workers(scripted: pytest.Pytester) -> No
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert sorted(r["outcome"] for r in read_records(out)) == ["failed", "passed"]
+
+
+def test_the_output_ends_with_campaign_metadata(scripted: pytest.Pytester) -> None:
+    out = scripted.path / "out.ndjson"
+    scripted.runpytest(
+        f"--spider-targets={_targets(scripted)}",
+        f"--spider-output={out}",
+        "--spider-timeout=3",
+        "experiments/",
+    )
+    records, (meta,) = read_output(out)
+    assert len(records) == len(SCRIPTS)
+    assert meta["counts"]["targets"] == len(SCRIPTS)
+    assert meta["counts"]["bad_input"] == 0
+    assert meta["counts"]["outcomes"]["scripted"] == {
+        "passed": 2,
+        "failed": 1,
+        "skipped": 1,
+        "error": 1,
+    }
+    assert meta["options"]["timeout"] == 3.0
+    assert meta["start"] <= meta["end"] and meta["duration"] >= 0
+    assert meta["version"]
