@@ -48,6 +48,7 @@ _CURL_CLASSES: Final[dict[int, str]] = {
     52: HTTP,  # GOT_NOTHING
     92: HTTP,  # HTTP2_STREAM
     95: HTTP,  # HTTP3
+    100: HTTP,  # TOO_LARGE (e.g. response headers past curl's limit)
 }
 
 _ERRNO_CLASSES: Final[dict[int, str]] = {
