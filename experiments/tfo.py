@@ -13,10 +13,12 @@ Conditions:
   data-in-SYN one (B), as for every experiment.
 - ``tfo.connectivity.online|offline``: Fast Open was skipped; only A counts.
 - ``tfo.cookie.received``: the third SYN carried a cookie, so the server gave one.
-- ``tfo.cookie.not_received``: there was no cookie to send (the server or the path held it).
+- ``tfo.cookie.not_received``: the third connection worked but had no cookie to send (the
+  server gave none, or the path dropped the request or the answer).
 - ``tfo.syndata.acked``: the server acknowledged the data in the SYN.
 - ``tfo.syndata.not_acked``: it answered the SYN but not its data (sent again after it).
-- ``tfo.syndata.failed``: the SYN with data got no answer (lost, or dropped on the path).
+- ``tfo.syndata.failed``: the SYN with data got no answer (lost, or dropped on the path); the
+  connection may still have worked with a SYN sent again without data.
 """
 
 from pytest_spider import CONN_OK, CONN_SKIPPED, DesynchronizedSpider, PluggableSpider
@@ -52,9 +54,10 @@ class TFO(DesynchronizedSpider, PluggableSpider):
         tfo = flows[2]
         if tfo["spdr_state"] == CONN_SKIPPED:
             return [self.combine_connectivity(baseline_ok)]
-        conditions = [self.combine_connectivity(baseline_ok, tfo["spdr_state"] == CONN_OK)]
+        tfo_ok = tfo["spdr_state"] == CONN_OK
+        conditions = [self.combine_connectivity(baseline_ok, tfo_ok)]
         syn_bytes = tfo.get("tfo_syn_bytes")
-        if syn_bytes == 0:
+        if syn_bytes == 0 and tfo_ok:
             conditions.append("tfo.cookie.not_received")
         elif syn_bytes:
             conditions.append("tfo.cookie.received")

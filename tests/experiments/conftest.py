@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from pytest_spider.lab.lab import Lab, lab_available
 from pytest_spider.spider import Spider, experiment_args
 
 HOSTS = ["127.0.0.1", "::1"]
@@ -27,6 +28,8 @@ NS_RUN = Path(__file__).with_name("ns_run.py")
 #: Addresses the namespace's loopback gets (test hosts: 198.18.0.0/15, 2001:db8::/32).
 NS_HOSTS = ["198.18.0.1", "2001:db8::1"]
 _ns_numbers = itertools.count()
+#: Path profiles of the lab (``pytest_spider.lab.profiles``) the lab tests measure through.
+LAB_PROFILES = ["clean", "blackhole", "tfo_syn_drop", "udp_drop", "ecn_strip", "ecn_drop"]
 
 
 class Measurement:
@@ -152,3 +155,13 @@ def netns() -> Iterator[Netns]:
         yield ns
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    """A path lab with no servers of its own: the tests start the protocol servers inside."""
+    if reason := lab_available():
+        pytest.skip(f"path lab unavailable: {reason}")
+    blocks = {name: name for name in LAB_PROFILES}
+    with Lab(blocks, servers=(), v4_prefix=24) as running_lab:
+        yield running_lab

@@ -56,7 +56,9 @@ def _await_ready(proc: subprocess.Popen[str], argv: Sequence[str]) -> dict[str, 
             if not selector.select(left):
                 continue
             line = proc.stdout.readline()
-            if not line:
+            if not line:  # the server closed its stdout: it is exiting
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(_STOP_TIMEOUT)
                 break
             word, _, facts = line.partition(" ")
             if word == READY:

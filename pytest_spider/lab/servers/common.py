@@ -14,6 +14,7 @@ import contextlib
 import json
 import signal
 import socket
+import struct
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,8 +22,12 @@ from typing import Any
 #: First word of the line a server prints once it is listening.
 READY = "READY"
 
-#: Largest datagram a server reads.
+#: Largest datagram a server reads, and room for the ancillary data that comes with it.
 MAX_DATAGRAM = 65535
+_ANCILLARY = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(20)
+#: Linux's IP_PKTINFO and IP_FREEBIND, which Python 3.11's socket module does not name.
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 
 #: How often a server retries when the kernel's free port is taken for the other protocol.
 _BIND_TRIES = 20
@@ -69,6 +74,9 @@ def bind(hosts: Sequence[str], port: int, kinds: Sequence[int]) -> list[socket.s
                     if sock.family == socket.AF_INET6:
                         # "::" and "0.0.0.0" may both be given: each family its own socket.
                         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    # Lab blocks are routed to the server as a whole (AnyIP), their addresses
+                    # unassigned: IPv6 binds one only with freebind.
+                    sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
                     sock.bind((host, chosen))
                     chosen = sock.getsockname()[1]
         except OSError as exc:
@@ -95,12 +103,14 @@ async def stopped() -> None:
     await stop.wait()
 
 
-def want_tos(sock: socket.socket) -> None:
-    """Ask the kernel to hand over each datagram's TOS byte / IPv6 traffic class."""
+def want_ancillary(sock: socket.socket) -> None:
+    """Have each datagram come with its TOS byte / traffic class and its destination address."""
     if sock.family == socket.AF_INET6:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVTCLASS, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
     else:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
+        sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
 
 
 def received_tos(ancdata: Sequence[tuple[int, int, bytes]]) -> int | None:
@@ -113,18 +123,35 @@ def received_tos(ancdata: Sequence[tuple[int, int, bytes]]) -> int | None:
     return None
 
 
+def reply_from(ancdata: Sequence[tuple[int, int, bytes]]) -> list[tuple[int, int, bytes]]:
+    """Ancillary data making an answer leave from the address its question was sent to.
+
+    A server bound to a wildcard address in the lab answers for whole address blocks routed
+    to it (AnyIP): without this the kernel would pick another source and the client, its
+    socket connected to the address it asked, would never see the answer.
+    """
+    for level, kind, value in ancdata:
+        if (level, kind) == (socket.IPPROTO_IP, IP_PKTINFO) and len(value) >= 12:
+            # struct in_pktinfo {int ifindex; in_addr spec_dst; in_addr addr}: source = addr
+            return [(level, kind, struct.pack("=i4s4s", 0, value[8:12], bytes(4)))]
+        if (level, kind) == (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO) and len(value) >= 16:
+            # struct in6_pktinfo {in6_addr addr; int ifindex}
+            return [(level, kind, value[:16] + struct.pack("=i", 0))]
+    return []
+
+
 #: Answers one datagram given its payload and TOS byte; None sends nothing back.
 DatagramHandler = Callable[[bytes, int | None], bytes | None]
 
 
 def serve_datagrams(sock: socket.socket, handle: DatagramHandler) -> None:
     """Answer every datagram arriving on ``sock`` from the running event loop."""
-    want_tos(sock)
+    want_ancillary(sock)
     sock.setblocking(False)
 
     def readable() -> None:
         try:
-            data, ancdata, _flags, peer = sock.recvmsg(MAX_DATAGRAM, socket.CMSG_SPACE(4))
+            data, ancdata, _flags, peer = sock.recvmsg(MAX_DATAGRAM, _ANCILLARY)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -132,7 +159,7 @@ def serve_datagrams(sock: socket.socket, handle: DatagramHandler) -> None:
         reply = handle(data, received_tos(ancdata))
         if reply is not None:
             with contextlib.suppress(OSError):  # the client has gone; the server carries on
-                sock.sendto(reply, peer)
+                sock.sendmsg([reply], reply_from(ancdata), 0, peer)
 
     asyncio.get_running_loop().add_reader(sock.fileno(), readable)
 
