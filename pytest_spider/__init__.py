@@ -3,7 +3,14 @@
 What an experiment imports; PATHspider plugins port by changing their imports to these.
 """
 
-from pytest_spider.helpers import connect_http, connect_https, connect_tcp
+from pytest_spider.helpers import (
+    connect_dns,
+    connect_http,
+    connect_https,
+    connect_tcp,
+    connect_tfo,
+    connect_udp,
+)
 from pytest_spider.spider import (
     CONN_DISCARD,
     CONN_FAILED,
@@ -27,7 +34,10 @@ __all__ = [
     "PluggableSpider",
     "Spider",
     "__version__",
+    "connect_dns",
     "connect_http",
     "connect_https",
     "connect_tcp",
+    "connect_tfo",
+    "connect_udp",
 ]

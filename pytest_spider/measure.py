@@ -7,9 +7,12 @@ the ``conn_*`` function, so ``combine_flows`` sees exactly what a PATHspider plu
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from pytest_spider.spider import CONN_DISCARD, FlowResult, Job, Spider
@@ -26,11 +29,40 @@ def timestamp() -> str:
     return utc_text(time.time())
 
 
+class Outqueue:
+    """PATHspider's ``self.outqueue``: records an experiment emits besides its own.
+
+    dnsresolv puts one record per resolved address here. One instance serves every thread;
+    each sequence collects what it puts, so the records reach the right item.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def put(self, record: dict[str, Any]) -> None:
+        """Emit ``record`` (a job-like dict) from the sequence running in this thread."""
+        bucket: list[dict[str, Any]] | None = getattr(self._local, "bucket", None)
+        if bucket is None:
+            raise RuntimeError("outqueue.put() is only possible inside a connection sequence")
+        bucket.append(dict(record))
+
+    @contextlib.contextmanager
+    def collecting(self) -> Iterator[list[dict[str, Any]]]:
+        """Collect what this thread puts while the block runs."""
+        bucket: list[dict[str, Any]] = []
+        self._local.bucket = bucket
+        try:
+            yield bucket
+        finally:
+            self._local.bucket = None
+
+
 @dataclasses.dataclass
 class SequenceResult:
-    """The flows of one sequence, in ``connections`` order."""
+    """The flows of one sequence, in ``connections`` order, and the records it emitted."""
 
     flows: list[FlowResult]
+    emitted: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def discarded(self) -> bool:
@@ -56,6 +88,16 @@ class ConnFunctionError(Exception):
 
 def run_sequence(experiment: Spider, job: Job) -> SequenceResult:
     """Run every connection of ``experiment`` against ``job``; exceptions carry partial flows."""
+    outqueue = getattr(experiment, "outqueue", None)
+    if not isinstance(outqueue, Outqueue):
+        return _run_connections(experiment, job)
+    with outqueue.collecting() as emitted:
+        result = _run_connections(experiment, job)
+    result.emitted = emitted
+    return result
+
+
+def _run_connections(experiment: Spider, job: Job) -> SequenceResult:
     flows: list[FlowResult] = []
     for config, conn in enumerate(experiment.connections):
         bound: Any = conn if hasattr(conn, "__self__") else conn.__get__(experiment)

@@ -126,6 +126,12 @@ _OPTIONS = (
     ),
     _Option("--spider-ca-file", "CA bundle for --spider-tls-verify.", metavar="FILE"),
     _Option(
+        "--spider-dns-server",
+        "DNS server (ADDR or ADDR:PORT, [V6]:PORT) for experiments that resolve names "
+        "(dnsresolv); the system resolver is never used.",
+        metavar="ADDR",
+    ),
+    _Option(
         "--spider-baseline",
         "compare with a previous campaign's ndjson output: fail only on regressions (a fail "
         "glob matches now and did not there); a target that stays failing passes with a note.",
@@ -205,6 +211,7 @@ class SpiderSettings:
     max_body: int
     baseline: str | None
     report: str | None
+    dns_server: str | None
 
     @property
     def active(self) -> bool:
@@ -239,4 +246,5 @@ class SpiderSettings:
             max_body=int(_number(config, "spider_max_body", int, 0)),
             baseline=text("spider_baseline"),
             report=text("spider_report"),
+            dns_server=text("spider_dns_server"),
         )

@@ -165,10 +165,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if spider.settings.active:
         spider.note_phase(item, report, call)
         if report.when == "teardown":
-            record = spider.record(item)
-            if record is not None:
+            output = spider.output(item)
+            if output is not None:
                 # A plain-builtins attribute: pytest-xdist ships it to the controller.
-                report.spider_record = record  # type: ignore[attr-defined]
+                report.spider_output = output  # type: ignore[attr-defined]
     return report
 
 
@@ -178,12 +178,21 @@ class ControllerHooks:
     def __init__(self, spider: SpiderSession) -> None:
         self.spider = spider
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Emit records (tryfirst: before junitxml reads the testcase's properties)."""
-        record = getattr(report, "spider_record", None)
-        if record is not None:
-            self.spider.emit(report, record)
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
+        """Emit records before junitxml reads the testcase's properties; then drop them.
+
+        pytest keeps every report until the end of the run; without its record, a report of
+        a million-target campaign stays small.
+        """
+        output = getattr(report, "spider_output", None)
+        if output is not None:
+            self.spider.emit(report, output)
+        try:
+            return (yield)
+        finally:
+            if output is not None:
+                del report.spider_output
 
     def pytest_keyboard_interrupt(self) -> None:
         self.spider.stop()

@@ -28,7 +28,13 @@ from pytest_spider.collect import CASE_KEY, RECORDS_KEY, Case
 from pytest_spider.engine import Engine, Outcome, Task
 from pytest_spider.exclude import ExclusionFileError, ExclusionList
 from pytest_spider.helpers import settings as helper_settings
-from pytest_spider.measure import ConnFunctionError, SequenceResult, run_sequence, utc_text
+from pytest_spider.measure import (
+    ConnFunctionError,
+    Outqueue,
+    SequenceResult,
+    run_sequence,
+    utc_text,
+)
 from pytest_spider.options import SpiderSettings
 from pytest_spider.record import (
     DISCARDED,
@@ -46,6 +52,8 @@ from pytest_spider.targets import Target, TargetFileError, TargetList, load_targ
 from pytest_spider.verdict import judge
 
 SESSION_KEY = pytest.StashKey["SpiderSession"]()
+#: What a finished experiment item hands to the writing process.
+Output = dict[str, Any]
 #: What the engine gave an item (kept for the record, whatever the item's outcome).
 OUTCOME_KEY = pytest.StashKey[Outcome[SequenceResult]]()
 #: The conditions, once combine_flows ran.
@@ -141,8 +149,11 @@ class SpiderSession:
         """The one instance of ``experiment`` in this process (experiments hold no state)."""
         if experiment not in self._instances:
             mode = self.settings.connect if experiment.connect_supported else None
-            args = experiment_args(experiment, self.settings.timeout, mode, {})
-            self._instances[experiment] = experiment(args=args, source=(None, None))
+            extra = {"dns_server": self.settings.dns_server}
+            args = experiment_args(experiment, self.settings.timeout, mode, extra)
+            instance = experiment(args=args, source=(None, None))
+            instance.outqueue = Outqueue()  # type: ignore[attr-defined]
+            self._instances[experiment] = instance
         return self._instances[experiment]
 
     def _skip_reason(self, experiment: type[Spider], target: Target) -> str | None:
@@ -301,48 +312,69 @@ class SpiderSession:
         reason = call.excinfo.exconly() if call.excinfo else None
         item.stash[RESULT_KEY] = ("failed" if report.when == "call" else "error", reason)
 
-    def discarded(self, item: pytest.Item) -> bool:
-        """The experiment asked to drop this target's record (CONN_DISCARD)."""
-        outcome = item.stash.get(OUTCOME_KEY, None)
-        return outcome is not None and outcome.value is not None and outcome.value.discarded
+    def output(self, item: pytest.Item) -> Output | None:
+        """What an experiment item leaves behind, once its phases are done.
 
-    def record(self, item: pytest.Item) -> Record | None:
-        """The item's record, once its phases are done (experiment items only)."""
+        Its record (none if the experiment discarded the target, as PATHspider drops such
+        jobs) and the records its sequence emitted through ``outqueue``; plain builtins, as
+        they may travel from an xdist worker to the controller.
+        """
         if not item.stash.get(RECORDS_KEY, False):
             return None
         case = item.stash[CASE_KEY]
         outcome = item.stash.get(OUTCOME_KEY, None)
         flows: list[dict[str, Any]] = []
+        emitted: list[dict[str, Any]] = []
         if outcome is not None and outcome.value is not None:
-            flows = outcome.value.flows
+            flows, emitted = outcome.value.flows, outcome.value.emitted
         elif outcome is not None and isinstance(outcome.error, ConnFunctionError):
             flows = outcome.error.flows
+        discarded = outcome is not None and outcome.value is not None and outcome.value.discarded
         result, reason = item.stash.get(RESULT_KEY, ("error", "no outcome"))
         if result == "passed":
             reason = item.stash.get(NOTE_KEY, None)
-        return build_record(
-            case.target.fields,
-            flows,
-            item.stash.get(CONDITIONS_KEY, None),
-            experiment=case.experiment.name,
-            nodeid=item.nodeid,
-            outcome=result,
-            reason=reason,
-        )
+        record = None
+        if not discarded:
+            record = build_record(
+                case.target.fields,
+                flows,
+                item.stash.get(CONDITIONS_KEY, None),
+                experiment=case.experiment.name,
+                nodeid=item.nodeid,
+                outcome=result,
+                reason=reason,
+            )
+        extra = [
+            to_builtin({**r, "experiment": case.experiment.name, "nodeid": item.nodeid})
+            for r in emitted
+        ]
+        return {
+            "experiment": case.experiment.name,
+            "record": record,
+            "emitted": extra,
+            "discarded": discarded,
+        }
 
-    def emit(self, report: pytest.TestReport, record: Record) -> None:
-        """Write a finished record everywhere it goes (writing process only)."""
+    def emit(self, report: pytest.TestReport, output: Output) -> None:
+        """Write a finished item's records everywhere they go (writing process only)."""
         if not self.writes:
             return
         if self.writer is None and self.settings.output:
             self.writer = NdjsonWriter(self.settings.output)
-        if self.writer is not None:
-            self.writer.write(record)
-        junit.add_record(self.config, report, record)
-        self.summary.add(record)
-        if self.baseline is not None:
-            self._fresh.add(record)
-        self.config.hook.pytest_spider_record(record=record, config=self.config)
+        record = output["record"]
+        if output["discarded"]:
+            self.summary.add_discarded(str(output["experiment"]))
+        if record is not None:
+            junit.add_record(self.config, report, record)
+            self.summary.add(record)
+            if self.baseline is not None:
+                self._fresh.add(record)
+        for each in ([record] if record is not None else []) + output["emitted"]:
+            if record is not each:
+                self.summary.add_emitted(each)
+            if self.writer is not None:
+                self.writer.write(each)
+            self.config.hook.pytest_spider_record(record=each, config=self.config)
 
     def summary_lines(self) -> Iterator[str]:
         """The end-of-run summary: conditions per experiment, then input and output facts."""

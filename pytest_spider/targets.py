@@ -293,6 +293,10 @@ def _reason(line: str, fmt: str, error: _Bad) -> str:
     return str(error)
 
 
+#: How the campaign metadata line of pytest-spider's own output begins.
+CAMPAIGN_LINE = '{"spider_campaign"'
+
+
 class _FileReader:
     """One file's lines as targets and bad lines; keeps the format it detected."""
 
@@ -305,7 +309,8 @@ class _FileReader:
         parse: Callable[[str], _Parsed] | None = None
         for lineno, raw in enumerate(self.stream, 1):
             line = (raw.lstrip("\ufeff") if lineno == 1 else raw).strip()
-            if not line or line.startswith("#"):
+            # A campaign's output is a target list too: its metadata line is no target.
+            if not line or line.startswith(("#", CAMPAIGN_LINE)):
                 continue
             try:
                 if parse is None:

@@ -24,10 +24,10 @@ def test_report_extra_attributes_survive_serialization(pytester: pytest.Pytester
         longrepr=None, when="teardown",
     )
     record = {"conditions": ["h2.connectivity.works"], "flow_results": [{"http_info": {1: 3}}]}
-    report.spider_record = record  # type: ignore[attr-defined]
+    report.spider_output = record  # type: ignore[attr-defined]
     data = config.hook.pytest_report_to_serializable(config=config, report=report)
     back = config.hook.pytest_report_from_serializable(config=config, data=data)
-    assert back.spider_record == record
+    assert back.spider_output == record
 
 
 def test_junitxml_exposes_its_logxml_under_xml_key() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Iterator
 
-from pytest_spider.record import DISCARDED, EXCLUDED, UNADDRESSED, Record
+from pytest_spider.record import EXCLUDED, UNADDRESSED, Record
 
 
 class Summary:
@@ -17,6 +17,7 @@ class Summary:
         self.excluded = 0
         self.unaddressed = 0
         self.discarded = 0
+        self.emitted: collections.Counter[str] = collections.Counter()
 
     def add(self, record: Record) -> None:
         """Count one record."""
@@ -26,15 +27,29 @@ class Summary:
         reason = record.get("reason") or ""
         self.excluded += reason.startswith(EXCLUDED)
         self.unaddressed += reason.startswith(UNADDRESSED)
-        self.discarded += reason == DISCARDED
+
+    def add_discarded(self, experiment: str) -> None:
+        """Count a target whose record the experiment dropped (CONN_DISCARD)."""
+        self.outcomes.setdefault(experiment, collections.Counter())["discarded"] += 1
+        self.discarded += 1
+
+    def add_emitted(self, record: Record) -> None:
+        """Count a record an experiment emitted besides its own (dnsresolv's addresses)."""
+        experiment = str(record.get("experiment"))
+        self.conditions.setdefault(experiment, collections.Counter()).update(
+            record.get("conditions", ())
+        )
+        self.emitted[experiment] += 1
 
     def lines(self) -> Iterator[str]:
         """The table, one experiment after another, conditions sorted by name."""
-        for experiment in sorted(self.outcomes):
-            outcomes = self.outcomes[experiment]
+        for experiment in sorted(self.outcomes.keys() | self.emitted.keys()):
+            outcomes = self.outcomes.get(experiment, collections.Counter())
             parts = ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
-            yield f"{experiment}: {sum(outcomes.values())} targets ({parts})"
-            conditions = self.conditions[experiment]
+            emitted = self.emitted[experiment]
+            more = f", {emitted} records emitted" if emitted else ""
+            yield f"{experiment}: {sum(outcomes.values())} targets ({parts}){more}"
+            conditions = self.conditions.get(experiment, collections.Counter())
             width = max((len(c) for c in conditions), default=0)
             for condition in sorted(conditions):
                 yield f"  {condition:<{width}}  {conditions[condition]:>8}"
