@@ -11,9 +11,20 @@ from pathlib import Path
 
 def test_demo_measures_every_outcome_in_both_modes(tmp_path: Path) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "pytest_spider", "demo", "--out", str(tmp_path / "demo"),
-         "--timeout", "1"],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest_spider",
+            "demo",
+            "--out",
+            str(tmp_path / "demo"),
+            "--timeout",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     # A broken path is among the servers, so pytest's gate says 1, as it should.
     assert run.returncode == 1, run.stdout + run.stderr
@@ -35,7 +46,8 @@ def test_demo_measures_every_outcome_in_both_modes(tmp_path: Path) -> None:
 
 
 def test_unknown_command_prints_usage() -> None:
-    run = subprocess.run([sys.executable, "-m", "pytest_spider", "fly"], capture_output=True,
-                         text=True, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest_spider", "fly"], capture_output=True, text=True, check=False
+    )
     assert run.returncode == 2
     assert "commands:" in run.stderr

@@ -14,7 +14,6 @@ from typing import Any
 
 import pycurl
 import pytest
-from pytest_spider.experiments.h2 import H2
 
 from pytest_spider import (
     CONN_FAILED,
@@ -25,6 +24,7 @@ from pytest_spider import (
     connect_tcp,
 )
 from pytest_spider.demo import DemoServers, Endpoint, write_target_list
+from pytest_spider.experiments.h2 import H2
 from pytest_spider.helpers import settings
 from pytest_spider.spider import experiment_args
 

@@ -8,6 +8,7 @@ on the teardown report as an extra attribute).
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 import xdist.newhooks
@@ -20,8 +21,12 @@ def test_report_extra_attributes_survive_serialization(pytester: pytest.Pytester
     """xdist ships reports with pytest_report_to/from_serializable; extra attributes ride along."""
     config = pytester.parseconfig()
     report = pytest.TestReport(
-        nodeid="x.py::t", location=("x.py", 1, "t"), keywords={}, outcome="passed",
-        longrepr=None, when="teardown",
+        nodeid="x.py::t",
+        location=("x.py", 1, "t"),
+        keywords={},
+        outcome="passed",
+        longrepr=None,
+        when="teardown",
     )
     record = {"conditions": ["h2.connectivity.works"], "flow_results": [{"http_info": {1: 3}}]}
     report.spider_output = record  # type: ignore[attr-defined]
@@ -34,7 +39,9 @@ def test_junitxml_exposes_its_logxml_under_xml_key() -> None:
     assert isinstance(xml_key, pytest.StashKey)
     assert callable(LogXML.add_global_property)
     assert list(inspect.signature(LogXML.add_global_property).parameters) == [
-        "self", "name", "value",
+        "self",
+        "name",
+        "value",
     ]
 
 
@@ -45,11 +52,12 @@ def test_xdist_hooks_and_names_we_use(pytester: pytest.Pytester) -> None:
     forwarder = StdinForwarder("198.18.0.1\n")
 
     class Node:
-        workerinput: dict[str, str] = {}
+        def __init__(self) -> None:
+            self.workerinput: dict[str, str] = {}
 
     node = Node()
     forwarder.pytest_configure_node(node)
-    assert open(node.workerinput[STDIN_KEY]).read() == "198.18.0.1\n"
+    assert Path(node.workerinput[STDIN_KEY]).read_text() == "198.18.0.1\n"
     forwarder.pytest_unconfigure()
 
 

@@ -36,8 +36,12 @@ def _has_ipv6_loopback() -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; the exit code is pytest's worst (1: a broken path was found, as meant)."""
     parser = argparse.ArgumentParser(prog="python -m pytest_spider demo", description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path("spider-demo"),
-                        help="folder for target lists and ndjson records (default spider-demo)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("spider-demo"),
+        help="folder for target lists and ndjson records (default spider-demo)",
+    )
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds per connection")
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args(argv)
@@ -55,13 +59,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             targets = write_target_list(endpoints, args.out / f"targets-{mode}.ndjson")
             output = args.out / f"h2-{mode}.ndjson"
             print(f"\n### h2 over {mode}: {len(endpoints)} local servers -> {output}\n", flush=True)
-            run = subprocess.run([
-                sys.executable, "-m", "pytest",
-                f"--spider-targets={targets}", f"--spider-output={output}",
-                "--spider-experiment=h2", f"--spider-connect={mode}",
-                f"--spider-timeout={args.timeout}", "-p", "no:cacheprovider",
-                "--rootdir", str(args.out), "-rfEs", *args.pytest_args,
-            ], check=False)
+            run = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    f"--spider-targets={targets}",
+                    f"--spider-output={output}",
+                    "--spider-experiment=h2",
+                    f"--spider-connect={mode}",
+                    f"--spider-timeout={args.timeout}",
+                    "-p",
+                    "no:cacheprovider",
+                    "--rootdir",
+                    str(args.out),
+                    "-rfEs",
+                    *args.pytest_args,
+                ],
+                check=False,
+            )
             worst = max(worst, run.returncode)
     print(f"\nrecords: {args.out}/h2-https.ndjson, {args.out}/h2-http.ndjson")
     return worst
