@@ -60,9 +60,16 @@ class Engine(Generic[T]):
     the stuck thread is then replaced so that concurrency does not shrink.
     """
 
-    def __init__(self, concurrency: int, lookahead: int, hang_after: float) -> None:
+    def __init__(
+        self, concurrency: int, lookahead: int, hang_after: float, rate: float | None = None
+    ) -> None:
         if concurrency < 1 or lookahead < 1:
             raise ValueError("concurrency and lookahead must be at least 1")
+        if rate is not None and rate <= 0:
+            raise ValueError("rate must be positive")
+        #: Seconds between two sequence starts (``--spider-rate``), and the next free start.
+        self._interval = 0.0 if rate is None else 1.0 / rate
+        self._next_start = 0.0
         self.concurrency = concurrency
         self.lookahead = max(lookahead, concurrency)
         self.hang_after = hang_after
@@ -113,6 +120,7 @@ class Engine(Generic[T]):
                 slot.outcome = Outcome(error=RuntimeError("measurement stopped before start"))
                 slot.done.set()
                 continue
+            self._pace()
             with self._lock:
                 self.in_flight += 1
             slot.started = time.monotonic()
@@ -125,6 +133,17 @@ class Engine(Generic[T]):
                     self.in_flight -= 1
                     self.completed += 1
                 slot.done.set()
+
+    def _pace(self) -> None:
+        """Wait for this thread's turn under the rate limit (no wait without one)."""
+        if not self._interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_start)
+            self._next_start = start + self._interval
+        if start > now:
+            time.sleep(start - now)
 
     # -- consuming -------------------------------------------------------------------------
 

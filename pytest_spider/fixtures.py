@@ -46,7 +46,8 @@ def spider_record(
 ) -> Record:
     """The record so far: input fields, ``conditions`` from combine_flows, ``flow_results``."""
     flows = list(spider_flows.values())
-    conditions = request.config.stash[SESSION_KEY].conditions(request.node, flows)
+    spider = request.config.stash[SESSION_KEY]
+    conditions = spider.conditions(request.node, flows)
     return build_record(
         spider_case.target.fields,
         flows,
@@ -55,4 +56,5 @@ def spider_record(
         nodeid=request.node.nodeid,
         outcome="running",
         reason=None,
+        vantage=spider.vantage,
     )

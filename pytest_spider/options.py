@@ -132,6 +132,25 @@ _OPTIONS = (
         metavar="ADDR",
     ),
     _Option(
+        "--spider-vantage",
+        "name of the vantage point recorded with every record (default: the xdist worker id "
+        "under --dist each, else 'local').",
+        metavar="NAME",
+    ),
+    _Option(
+        "--spider-dist",
+        "under pytest-xdist: 'share' hands every worker its whole share of targets at the "
+        "start so it can measure ahead (default); 'xdist' keeps xdist's own --dist scheduling.",
+        metavar="share|xdist",
+        default="share",
+    ),
+    _Option(
+        "--spider-rate",
+        "start at most N connection sequences per second, all xdist workers together "
+        "(default: no limit).",
+        metavar="N",
+    ),
+    _Option(
         "--spider-baseline",
         "compare with a previous campaign's ndjson output: fail only on regressions (a fail "
         "glob matches now and did not there); a target that stays failing passes with a note.",
@@ -191,6 +210,14 @@ def _number(config: pytest.Config, dest: str, kind: Callable[[str], float], low:
     return value
 
 
+def _choice(config: pytest.Config, dest: str, choices: tuple[str, ...]) -> str:
+    value = str(_raw(config, dest))
+    if value not in choices:
+        flag = "--" + dest.replace("_", "-")
+        raise pytest.UsageError(f"{flag}: {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class SpiderSettings:
     """The resolved spider settings of one pytest run."""
@@ -212,6 +239,9 @@ class SpiderSettings:
     baseline: str | None
     report: str | None
     dns_server: str | None
+    vantage: str | None
+    dist: str
+    rate: float | None
 
     @property
     def active(self) -> bool:
@@ -247,4 +277,7 @@ class SpiderSettings:
             baseline=text("spider_baseline"),
             report=text("spider_report"),
             dns_server=text("spider_dns_server"),
+            vantage=text("spider_vantage"),
+            dist=_choice(config, "spider_dist", ("share", "xdist")),
+            rate=_number(config, "spider_rate", float, 0.001) if text("spider_rate") else None,
         )

@@ -49,17 +49,14 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.option.help or config.option.version:
         return
-    stdin: Any = None
+    stdin_text = None
     if "-" in settings.targets:
         copy = xdist.worker_stdin_copy(config)
-        if copy is not None:
-            stdin = io.StringIO(Path(copy).read_text(encoding="utf-8"))
-        else:
-            text = _read_stdin(config)
-            stdin = io.StringIO(text)
-            if config.pluginmanager.hasplugin("xdist"):
-                config.pluginmanager.register(xdist.StdinForwarder(text), "spider-stdin")
-    spider.load(stdin)
+        stdin_text = Path(copy).read_text(encoding="utf-8") if copy else _read_stdin(config)
+    spider.load(io.StringIO(stdin_text) if stdin_text is not None else None)
+    if config.pluginmanager.hasplugin("xdist") and not xdist.is_worker(config):
+        controller = xdist.ControllerPlugin(config, settings.dist == "share", stdin_text)
+        config.pluginmanager.register(controller, "pytest-spider-xdist")
 
 
 def _read_stdin(config: pytest.Config) -> str:
@@ -136,8 +133,11 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, Any]:
         and not xdist.is_controller(session.config)
     )
     if measuring:
-        # An xdist worker does not know which items it will get, so it cannot plan.
-        spider.start(session.items, planned=not xdist.is_worker(session.config))
+        config = session.config
+        # A worker plans what its scheduling tells it up front (its share, or all under
+        # --dist each); with xdist's own load scheduling it cannot plan, and measures on demand.
+        plan = xdist.planned_items(config, session.items) if xdist.is_worker(config) else None
+        spider.start(session.items, session.items if not xdist.is_worker(config) else plan)
     try:
         return (yield)
     finally:
@@ -147,8 +147,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, Any]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     spider = item.config.stash[SESSION_KEY]
-    if xdist.is_worker(item.config):
-        spider.prefetch(nextitem)
+    spider.prefetch(nextitem)
     try:
         return (yield)
     finally:

@@ -2,7 +2,8 @@
 
 A record is the target's input fields, written back out as read, plus PATHspider's
 ``conditions``, ``flow_results`` and ``time`` {``from``, ``to``}, plus ours:
-``experiment``, ``nodeid``, ``outcome`` (passed|failed|skipped|error) and ``reason``.
+``experiment``, ``nodeid``, ``outcome`` (passed|failed|skipped|error), ``reason`` and
+``vantage`` (where it was measured from).
 Records are plain builtin types all the way down, because under pytest-xdist they travel
 from workers to the controller, which alone writes them.
 """
@@ -44,6 +45,7 @@ def build_record(
     nodeid: str,
     outcome: str,
     reason: str | None,
+    vantage: str,
 ) -> Record:
     """Assemble a record; ``time`` spans the first start to the last stop of the flows."""
     record: Record = to_builtin(fields)
@@ -54,7 +56,9 @@ def build_record(
             "from": min(str(f["spdr_start"]) for f in flows),
             "to": max(str(f["spdr_stop"]) for f in flows),
         }
-    record.update(experiment=experiment, nodeid=nodeid, outcome=outcome, reason=reason)
+    record.update(
+        experiment=experiment, nodeid=nodeid, outcome=outcome, reason=reason, vantage=vantage
+    )
     return record
 
 

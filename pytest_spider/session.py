@@ -50,6 +50,7 @@ from pytest_spider.reporting.summary import Summary
 from pytest_spider.spider import Spider, experiment_args
 from pytest_spider.targets import Target, TargetFileError, TargetList, load_targets
 from pytest_spider.verdict import judge
+from pytest_spider.xdist import worker_vantage
 
 SESSION_KEY = pytest.StashKey["SpiderSession"]()
 #: What a finished experiment item hands to the writing process.
@@ -95,6 +96,14 @@ class SpiderSession:
         self.started = time.time()
         #: The input was read and found good: the run measures (unless collect-only).
         self.loaded = False
+        #: The engine knows up front what runs here (else: on demand, one item ahead).
+        self.planned = False
+        #: Where this process measures from, recorded with every record.
+        self.vantage = settings.vantage or self._default_vantage(config)
+
+    @staticmethod
+    def _default_vantage(config: pytest.Config) -> str:
+        return worker_vantage(config) or "local"
 
     # -- input -----------------------------------------------------------------------------
 
@@ -193,16 +202,24 @@ class SpiderSession:
         job = case.target.job
         return Task(case.key, lambda: run_sequence(instance, job()), consumers)
 
-    def start(self, items: Sequence[pytest.Item], planned: bool) -> None:
-        """Start the engine; ``planned`` means these items all run here, in this order."""
+    def start(self, items: Sequence[pytest.Item], plan: Sequence[pytest.Item] | None) -> None:
+        """Start the engine; ``plan``, if known, is what runs here, in run order."""
         longest = max((len(c.experiment.connections) for c in self._all_cases(items)), default=1)
         self.engine = Engine(
             self.settings.concurrency,
             self.settings.lookahead,
             hang_after=longest * self.settings.timeout + max(HANG_GRACE, self.settings.timeout),
+            rate=self._process_rate(),
         )
-        if planned:
-            self.engine.plan(self._plan(items))
+        if plan is not None:
+            self.planned = True
+            self.engine.plan(self._plan(plan))
+
+    def _process_rate(self) -> float | None:
+        """This process's part of ``--spider-rate``: the workers share it evenly."""
+        rate = self.settings.rate
+        workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
+        return None if rate is None else rate / max(workers, 1)
 
     @staticmethod
     def _all_cases(items: Iterable[pytest.Item]) -> Iterable[Case]:
@@ -222,9 +239,11 @@ class SpiderSession:
         return (self._task(case, consumers[case.key]) for case in order)
 
     def prefetch(self, item: pytest.Item | None) -> None:
-        """Without a plan (xdist worker), start the next item's sequence early."""
+        """Without a plan (xdist's own scheduling), start the next item's sequence early."""
         case = None if item is None else item.stash.get(CASE_KEY, None)
-        if self.engine is not None and case is not None and not case.skip_reason:
+        if self.planned or self.engine is None:
+            return
+        if case is not None and not case.skip_reason:
             self.engine.prefetch(self._task(case))
 
     def measure(self, item: pytest.Item) -> SequenceResult:
@@ -343,9 +362,17 @@ class SpiderSession:
                 nodeid=item.nodeid,
                 outcome=result,
                 reason=reason,
+                vantage=self.vantage,
             )
         extra = [
-            to_builtin({**r, "experiment": case.experiment.name, "nodeid": item.nodeid})
+            to_builtin(
+                {
+                    **r,
+                    "experiment": case.experiment.name,
+                    "nodeid": item.nodeid,
+                    "vantage": self.vantage,
+                }
+            )
             for r in emitted
         ]
         return {
@@ -408,7 +435,7 @@ class SpiderSession:
                 "start": utc_text(self.started),
                 "end": utc_text(time.time()),
                 "duration": round(time.time() - self.started, 3),
-                "vantage": "local",
+                "vantage": self.vantage,
                 "version": __version__,
                 "options": to_builtin(dataclasses.asdict(self.settings)),
                 "counts": {

@@ -1,20 +1,33 @@
 """Everything that depends on pytest-xdist, in one place.
 
-Uses only xdist's documented surface: ``config.workerinput`` on workers, the ``dsession``
-plugin on the controller, and the ``pytest_configure_node`` hook. ``tests/test_xdist.py``
-pins these.
+Uses xdist's documented surface (``config.workerinput`` on workers, the ``dsession`` plugin on
+the controller, the ``pytest_configure_node`` and ``pytest_xdist_make_scheduler`` hooks, the
+scheduler protocol of ``xdist.scheduler``) plus ``xdist.workermanage.parse_tx_spec_config``
+for the number of workers. ``tests/test_private_interfaces.py`` pins them.
+
+Share scheduling: xdist's load scheduling shows each worker only a few items ahead, too few
+for a worker's engine to keep its connections in flight. :class:`ShareScheduling` hands every
+worker its whole share at the start instead, and the worker computes the same share from the
+same collection (:func:`shares`), so it can plan its engine over all of it.
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-#: workerinput key carrying the controller's copy of a target list read from stdin.
+#: workerinput keys: the controller's copy of stdin; the worker's share number and count
+#: under share scheduling; its vantage name under ``--dist each``.
 STDIN_KEY = "spider_stdin_copy"
+SHARE_KEY = "spider_share"
+VANTAGE_KEY = "spider_vantage"
+
+_ADDRESS_START = re.compile(r"^(\[|[0-9a-fA-F]*[.:])")
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -33,20 +46,180 @@ def worker_stdin_copy(config: pytest.Config) -> str | None:
     return str(value) if value else None
 
 
-class StdinForwarder:
-    """Controller side: stdin can be read once, so workers get a file copy of it."""
+def worker_vantage(config: pytest.Config) -> str | None:
+    """On a worker under ``--dist each``: its gateway id (``gw0``, or a ``--tx`` spec's id=)."""
+    value = getattr(config, "workerinput", {}).get(VANTAGE_KEY)
+    return str(value) if value else None
 
-    def __init__(self, text: str) -> None:
-        with tempfile.NamedTemporaryFile(
-            "w", prefix="spider-stdin-", suffix=".txt", delete=False, encoding="utf-8"
-        ) as spool:
-            spool.write(text)
-        self.path = spool.name
+
+def target_group(nodeid: str) -> str:
+    """Items measuring the same target in one module share this key (and so a worker).
+
+    ``mod.py::H2[198.19.0.5:443 a.example]`` and ``mod.py::test_x[198.19.0.5:443 a.example]``
+    (or ``test_x[H2 198.19.0.5:443 a.example]`` where a module has several experiments) group
+    together; any other item is a group of its own.
+    """
+    path, _, rest = nodeid.partition("::")
+    if not rest.endswith("]") or "[" not in rest:
+        return nodeid
+    param = rest[rest.index("[") + 1 : -1]
+    first, _, others = param.partition(" ")
+    if others and not _ADDRESS_START.match(first):
+        param = others
+    return f"{path}[{param}]"
+
+
+def shares(nodeids: Sequence[str], count: int) -> list[list[int]]:
+    """Item indices for ``count`` workers: targets dealt round-robin, a target's items together."""
+    groups: dict[str, int] = {}
+    result: list[list[int]] = [[] for _ in range(count)]
+    for index, nodeid in enumerate(nodeids):
+        group = groups.setdefault(target_group(nodeid), len(groups))
+        result[group % count].append(index)
+    return result
+
+
+def planned_items(config: pytest.Config, items: Sequence[pytest.Item]) -> list[pytest.Item] | None:
+    """On a worker, the items it will run, in order, where the scheduling says so up front."""
+    workerinput = getattr(config, "workerinput", {})
+    if VANTAGE_KEY in workerinput:  # --dist each: every item runs on every worker
+        return list(items)
+    share = workerinput.get(SHARE_KEY)
+    if share is None:
+        return None
+    index, count = share
+    if index >= count:  # a replacement for a crashed worker: its work is not known up front
+        return None
+    return [items[i] for i in shares([item.nodeid for item in items], count)[index]]
+
+
+class ShareScheduling:
+    """xdist scheduler: each worker gets its whole share of targets at the start.
+
+    A crashed worker's unfinished items go to its replacement, as with ``--dist each``.
+    """
+
+    def __init__(self, config: pytest.Config, log: Any = None) -> None:
+        from xdist.workermanage import parse_tx_spec_config
+
+        self.numnodes = len(parse_tx_spec_config(config))
+        self.node2collection: dict[Any, list[str]] = {}
+        self.node2pending: dict[Any, list[int]] = {}
+        self._started: list[Any] = []
+        self._orphans: list[int] = []
+        self.log = log
+
+    @property
+    def nodes(self) -> list[Any]:
+        return list(self.node2pending)
+
+    @property
+    def collection_is_completed(self) -> bool:
+        return len(self.node2collection) >= self.numnodes
+
+    @property
+    def tests_finished(self) -> bool:
+        # A worker keeps its last item until it is told to shut down.
+        return (
+            self.collection_is_completed
+            and not self._orphans
+            and all(len(pending) < 2 for pending in self.node2pending.values())
+        )
+
+    @property
+    def has_pending(self) -> bool:
+        return any(self.node2pending.values())
+
+    def add_node(self, node: Any) -> None:
+        self.node2pending[node] = []
+
+    def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
+        first = next(iter(self.node2collection.values()), None)
+        if first is not None and list(collection) != first:
+            raise pytest.UsageError(
+                f"{node.gateway.id} collected other items than the first worker: every worker "
+                "must see the same target lists and experiments"
+            )
+        self.node2collection[node] = list(collection)
+
+    def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
+        self.node2pending[node].remove(item_index)
+
+    def mark_test_pending(self, item: str) -> None:
+        raise NotImplementedError("share scheduling does not move items between workers")
+
+    def remove_pending_tests_from_node(self, node: Any, indices: Sequence[int]) -> None:
+        raise NotImplementedError("share scheduling does not move items between workers")
+
+    def remove_node(self, node: Any) -> str | None:
+        pending = self.node2pending.pop(node)
+        if not pending:
+            return None
+        crashed = self.node2collection[node][pending.pop(0)]
+        self._orphans.extend(pending)
+        return crashed
+
+    def schedule(self) -> None:
+        for node, pending in self.node2pending.items():
+            if node in self._started:
+                continue
+            index, count = node.workerinput[SHARE_KEY]
+            if index < count:
+                pending[:] = shares(self.node2collection[node], count)[index]
+            else:
+                pending[:], self._orphans = self._orphans, []
+            if pending:
+                node.send_runtest_some(list(pending))
+            node.shutdown()
+            self._started.append(node)
+
+
+class ControllerPlugin:
+    """Controller side: numbers the workers' shares, forwards stdin, picks the scheduler."""
+
+    def __init__(self, config: pytest.Config, share: bool, stdin_text: str | None) -> None:
+        self.config = config
+        self.share = share
+        self.configured = 0
+        self.stdin_copy: str | None = None
+        if stdin_text is not None:
+            with tempfile.NamedTemporaryFile(
+                "w", prefix="spider-stdin-", suffix=".txt", delete=False, encoding="utf-8"
+            ) as spool:
+                spool.write(stdin_text)
+            self.stdin_copy = spool.name
+
+    def _shares(self) -> bool:
+        return self.share and self.config.getoption("dist") == "load"
 
     def pytest_configure_node(self, node: Any) -> None:
-        """xdist hook: hand the copy's path to each worker as it starts."""
-        node.workerinput[STDIN_KEY] = self.path
+        """xdist hook: tell each worker what it will run (and where stdin's copy is).
+
+        Workers see ``--dist`` as ``no``, so what they need of it travels in workerinput.
+        """
+        dist = self.config.getoption("dist")
+        if dist == "each":
+            node.workerinput[VANTAGE_KEY] = node.gateway.id
+        elif self._shares():
+            node.workerinput[SHARE_KEY] = (self.configured, len(_tx_specs(self.config)))
+        self.configured += 1
+        if self.stdin_copy is not None:
+            node.workerinput[STDIN_KEY] = self.stdin_copy
+
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """xdist hook: share scheduling in place of load scheduling, unless told otherwise."""
+        if self._shares():
+            return ShareScheduling(config, log)
+        return None
 
     def pytest_unconfigure(self) -> None:
-        """The workers are gone by now; so goes the copy."""
-        Path(self.path).unlink(missing_ok=True)
+        """The workers are gone by now; so goes stdin's copy."""
+        if self.stdin_copy is not None:
+            Path(self.stdin_copy).unlink(missing_ok=True)
+
+
+def _tx_specs(config: pytest.Config) -> list[str]:
+    from xdist.workermanage import parse_tx_spec_config
+
+    specs: list[str] = parse_tx_spec_config(config)
+    return specs

@@ -12,9 +12,18 @@ from pathlib import Path
 
 import pytest
 import xdist.newhooks
+import xdist.scheduler.protocol
 from _pytest.junitxml import LogXML, xml_key  # the private names junit.py relies on
+from xdist.workermanage import parse_tx_spec_config
 
-from pytest_spider.xdist import STDIN_KEY, StdinForwarder, is_controller, is_worker
+from pytest_spider.xdist import (
+    SHARE_KEY,
+    STDIN_KEY,
+    ControllerPlugin,
+    ShareScheduling,
+    is_controller,
+    is_worker,
+)
 
 
 def test_report_extra_attributes_survive_serialization(pytester: pytest.Pytester) -> None:
@@ -47,18 +56,30 @@ def test_junitxml_exposes_its_logxml_under_xml_key() -> None:
 
 def test_xdist_hooks_and_names_we_use(pytester: pytest.Pytester) -> None:
     assert hasattr(xdist.newhooks, "pytest_configure_node")
-    config = pytester.parseconfig()
+    assert hasattr(xdist.newhooks, "pytest_xdist_make_scheduler")
+    config = pytester.parseconfig("--tx", "3*popen", "--dist", "load")
     assert not is_worker(config) and not is_controller(config)
-    forwarder = StdinForwarder("198.18.0.1\n")
+    assert len(parse_tx_spec_config(config)) == 3
+    controller = ControllerPlugin(config, share=True, stdin_text="198.18.0.1\n")
 
     class Node:
         def __init__(self) -> None:
-            self.workerinput: dict[str, str] = {}
+            self.workerinput: dict[str, object] = {}
+            self.gateway = None
 
-    node = Node()
-    forwarder.pytest_configure_node(node)
-    assert Path(node.workerinput[STDIN_KEY]).read_text() == "198.18.0.1\n"
-    forwarder.pytest_unconfigure()
+    nodes = [Node(), Node()]
+    for node in nodes:
+        controller.pytest_configure_node(node)
+    assert [node.workerinput[SHARE_KEY] for node in nodes] == [(0, 3), (1, 3)]
+    copy = nodes[0].workerinput[STDIN_KEY]
+    assert isinstance(copy, str) and Path(copy).read_text() == "198.18.0.1\n"
+    controller.pytest_unconfigure()
+    assert not Path(copy).exists()
+
+
+def test_share_scheduling_has_every_method_of_the_scheduler_protocol() -> None:
+    wanted = {name for name in dir(xdist.scheduler.protocol.Scheduling) if not name.startswith("_")}
+    assert wanted <= set(dir(ShareScheduling))
 
 
 def test_workers_have_workerinput_and_the_controller_a_dsession(pytester: pytest.Pytester) -> None:

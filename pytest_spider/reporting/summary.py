@@ -19,9 +19,16 @@ class Summary:
         self.discarded = 0
         self.emitted: collections.Counter[str] = collections.Counter()
 
+    @staticmethod
+    def _heading(record: Record) -> str:
+        """The experiment, and the vantage point where it is not the local one."""
+        vantage = record.get("vantage") or "local"
+        experiment = str(record.get("experiment"))
+        return experiment if vantage == "local" else f"{experiment} @ {vantage}"
+
     def add(self, record: Record) -> None:
         """Count one record."""
-        experiment = str(record.get("experiment"))
+        experiment = self._heading(record)
         self.conditions.setdefault(experiment, collections.Counter()).update(record["conditions"])
         self.outcomes.setdefault(experiment, collections.Counter())[record["outcome"]] += 1
         reason = record.get("reason") or ""
@@ -35,7 +42,7 @@ class Summary:
 
     def add_emitted(self, record: Record) -> None:
         """Count a record an experiment emitted besides its own (dnsresolv's addresses)."""
-        experiment = str(record.get("experiment"))
+        experiment = self._heading(record)
         self.conditions.setdefault(experiment, collections.Counter()).update(
             record.get("conditions", ())
         )

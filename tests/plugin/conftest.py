@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 SCRIPTED = """
+import threading
 import time
 from pytest_spider import (CONN_DISCARD, CONN_FAILED, CONN_OK, CONN_TIMEOUT,
                            DesynchronizedSpider, PluggableSpider)
@@ -23,8 +24,26 @@ from pytest_spider import (CONN_DISCARD, CONN_FAILED, CONN_OK, CONN_TIMEOUT,
 STATES = {"ok": CONN_OK, "fail": CONN_FAILED, "timeout": CONN_TIMEOUT, "discard": CONN_DISCARD}
 
 
+RUNNING = [0]
+LOCK = threading.Lock()
+
+
 def _play(job, config):
+    with LOCK:
+        RUNNING[0] += 1
+        concurrent = RUNNING[0]
+    try:
+        return _step(job, config, concurrent)
+    finally:
+        with LOCK:
+            RUNNING[0] -= 1
+
+
+def _step(job, config, concurrent):
     step = job.get("script", "ok,ok").split(",")[config]
+    if step == "sleep":
+        time.sleep(0.3)
+        step = "ok"
     if step == "raise":
         raise ValueError("scripted failure in conn %d" % config)
     if step == "hang":
@@ -33,7 +52,8 @@ def _play(job, config):
         return "oops"
     error = None if step == "ok" else "timeout" if step == "timeout" else "refused"
     return {"spdr_state": STATES[step], "sp": 1000 + config, "error_class": error,
-            "error": None if error is None else "scripted " + step, "blob": b"\\xffbytes"}
+            "error": None if error is None else "scripted " + step, "blob": b"\\xffbytes",
+            "concurrent": concurrent}
 
 
 class Scripted(DesynchronizedSpider, PluggableSpider):
