@@ -95,6 +95,13 @@ _OPTIONS = (
         metavar="FILE",
     ),
     _Option(
+        "--spider-resume",
+        "continue the campaign in --spider-output: targets it already has records of are "
+        "not measured again; new records are appended (a torn last line is cut off first).",
+        "bool",
+        default=False,
+    ),
+    _Option(
         "--spider-fail-on",
         "fail a target whose conditions match GLOB (repeatable; "
         f"default {' '.join(DEFAULT_FAIL_ON)}).",
@@ -230,6 +237,7 @@ class SpiderSettings:
     concurrency: int
     lookahead: int
     output: str | None
+    resume: bool
     fail_on: tuple[str, ...]
     skip_on: tuple[str, ...]
     keep_bad_targets: bool
@@ -268,6 +276,7 @@ class SpiderSettings:
             concurrency=int(_number(config, "spider_concurrency", int, 1)),
             lookahead=int(_number(config, "spider_lookahead", int, 1)),
             output=text("spider_output"),
+            resume=bool(_raw(config, "spider_resume")),
             fail_on=strings("spider_fail_on"),
             skip_on=strings("spider_skip_on"),
             keep_bad_targets=bool(_raw(config, "spider_keep_bad_targets")),

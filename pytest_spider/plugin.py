@@ -20,6 +20,7 @@ import pytest
 
 from pytest_spider import fixtures, hookspec, options, xdist
 from pytest_spider.collect import (
+    CASE_KEY,
     SpiderModule,
     entry_point_modules,
     looks_like_experiment,
@@ -117,6 +118,19 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
                 report.result.clear()
             report.result.extend(entry_point_modules(collector, settings.experiments))
     return report
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--spider-resume: what the output already records is deselected, not measured again."""
+    spider = config.stash[SESSION_KEY]
+    done = spider.already_recorded(items)
+    if done:
+        # Their tests go with them: a target's items are measured together or not at all.
+        groups = {item.stash[CASE_KEY].key for item in done}
+        done = [i for i in items if CASE_KEY in i.stash and i.stash[CASE_KEY].key in groups]
+        config.hook.pytest_deselected(items=done)
+        gone = set(map(id, done))
+        items[:] = [item for item in items if id(item) not in gone]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -47,6 +47,7 @@ from pytest_spider.record import (
 from pytest_spider.reporting import junit
 from pytest_spider.reporting.ndjson import NdjsonWriter
 from pytest_spider.reporting.summary import Summary
+from pytest_spider.resume import recorded
 from pytest_spider.spider import Spider, experiment_args
 from pytest_spider.targets import Target, TargetFileError, TargetList, load_targets
 from pytest_spider.verdict import judge
@@ -98,6 +99,8 @@ class SpiderSession:
         self.loaded = False
         #: The engine knows up front what runs here (else: on demand, one item ahead).
         self.planned = False
+        #: Items the output already has records of (--spider-resume).
+        self.done: set[tuple[str, str]] = set()
         #: Where this process measures from, recorded with every record.
         self.vantage = settings.vantage or self._default_vantage(config)
 
@@ -123,6 +126,10 @@ class SpiderSession:
                 f"{len(bad)} bad target line(s); nothing was measured "
                 f"(--spider-keep-bad-targets measures the rest):\n{shown}{tail}"
             )
+        if self.settings.resume:
+            if not self.settings.output:
+                raise pytest.UsageError("--spider-resume needs --spider-output (the campaign file)")
+            self.done = recorded(self.settings.output, repair=self.writes)
         if self.settings.report and not self.settings.output:
             raise pytest.UsageError("--spider-report needs --spider-output (the records it reads)")
         if self.settings.baseline:
@@ -138,6 +145,16 @@ class SpiderSession:
                 max_body=self.settings.max_body,
             )
         )
+
+    def already_recorded(self, items: list[pytest.Item]) -> list[pytest.Item]:
+        """Items ``--spider-resume`` finds in the output (to deselect): records, not tests."""
+        if not self.done:
+            return []
+        return [
+            item
+            for item in items
+            if item.stash.get(RECORDS_KEY, False) and (item.nodeid, self.vantage) in self.done
+        ]
 
     def check_connect_mode(self) -> None:
         """Refuse a ``--spider-connect`` mode that a collected experiment lacks, or all do."""
@@ -387,7 +404,7 @@ class SpiderSession:
         if not self.writes:
             return
         if self.writer is None and self.settings.output:
-            self.writer = NdjsonWriter(self.settings.output)
+            self.writer = NdjsonWriter(self.settings.output, append=self.settings.resume)
         record = output["record"]
         if output["discarded"]:
             self.summary.add_discarded(str(output["experiment"]))
@@ -435,6 +452,7 @@ class SpiderSession:
                 "start": utc_text(self.started),
                 "end": utc_text(time.time()),
                 "duration": round(time.time() - self.started, 3),
+                "resumed_past": len(self.done),
                 "vantage": self.vantage,
                 "version": __version__,
                 "options": to_builtin(dataclasses.asdict(self.settings)),
@@ -457,7 +475,7 @@ class SpiderSession:
             self.engine.close()
         measured = self.loaded and not self.config.option.collectonly
         if self.writer is None and self.writes and self.settings.output and measured:
-            self.writer = NdjsonWriter(self.settings.output)
+            self.writer = NdjsonWriter(self.settings.output, append=self.settings.resume)
         if self.writer is not None:
             self.writer.write(self.metadata())
             self.writer.close()
