@@ -2,7 +2,8 @@
 
 Starts the demo servers on 127.0.0.1 (and ::1 where there is IPv6 loopback), then runs the
 built-in h2 experiment against them through pytest, once over TLS and once in cleartext,
-each with its own ndjson output and pytest's usual report and spider summary.
+each with its own ndjson output and pytest's usual report and spider summary. With ``--lab``,
+every built-in experiment runs through the path lab instead (:mod:`pytest_spider.demo.lab`).
 """
 
 from __future__ import annotations
@@ -43,8 +44,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="folder for target lists and ndjson records (default spider-demo)",
     )
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds per connection")
+    parser.add_argument(
+        "--lab",
+        action="store_true",
+        help="measure every experiment through the path lab (needs root, nftables, nginx)",
+    )
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args(argv)
+    if args.lab:
+        from pytest_spider.demo.lab import run_lab_demo
+
+        return run_lab_demo(args.out, args.timeout, args.pytest_args)
     args.out.mkdir(parents=True, exist_ok=True)
     hosts = ["127.0.0.1", *(["::1"] if _has_ipv6_loopback() else [])]
     worst = 0
