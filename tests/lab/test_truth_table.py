@@ -1,0 +1,188 @@
+"""The lab truth table: every experiment, run by pytest-spider in the lab's client namespace,
+must report exactly what ``truth_table.toml`` says each path profile gives, over IPv4 and IPv6.
+
+All runs happen once, in one lab, in a module fixture (xdist workers share the first one's
+records); each parametrized case then looks up the records of its target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_spider.campaign.load import RecordStream
+from pytest_spider.demo.lab import Campaign, LabServices, run_campaigns
+from pytest_spider.lab import Lab, lab_available
+
+TABLE = Path(__file__).with_name("truth_table.toml")
+FAMILIES = (4, 6)
+#: Output lines of a run shown when one of its cases fails.
+_TAIL_LINES = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One row: a run's target through a profile at a service, in one address family."""
+
+    run: str
+    settings: dict[str, Any]
+    profile: str
+    service: str
+    family: int
+    conditions: tuple[str, ...]
+    name: str | None = None
+    addresses: tuple[str, ...] | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.run}-{self.profile}-{self.name or self.service}-v{self.family}"
+
+    @property
+    def by_name(self) -> bool:
+        """The target is a name asked of the DNS service, not an address."""
+        return self.settings.get("targets") == "names"
+
+    @property
+    def campaign(self) -> str:
+        """The run measuring it: names runs go once per DNS server (block and family)."""
+        return f"{self.run}-{self.profile}-v{self.family}" if self.by_name else self.run
+
+    def expected(self) -> dict[str, Any]:
+        conditions = sorted(self.conditions)
+        if self.by_name:
+            return {"conditions": conditions, "addresses": sorted(self.addresses or ())}
+        return {"conditions": conditions, "records": 1}
+
+    def seen(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        conditions = sorted(c for record in records for c in record["conditions"])
+        if self.by_name:
+            return {"conditions": conditions, "addresses": sorted(r["dip"] for r in records)}
+        return {"conditions": conditions, "records": len(records)}
+
+
+def load_cases() -> list[Case]:
+    runs = tomllib.loads(TABLE.read_text(encoding="utf-8"))
+    return [
+        Case(
+            run=run,
+            settings={k: v for k, v in table.items() if k != "case"},
+            profile=row["profile"],
+            service=row["service"],
+            family=family,
+            conditions=tuple(row["conditions"]),
+            name=row.get("name"),
+            addresses=tuple(row["addresses"]) if "addresses" in row else None,
+        )
+        for run, table in runs.items()
+        for row in table["case"]
+        for family in FAMILIES
+    ]
+
+
+CASES = load_cases()
+
+
+def campaigns(services: LabServices) -> list[Campaign]:
+    """One campaign per run of the table (per DNS server for names runs), targets tagged."""
+    grouped: dict[str, list[Case]] = {}
+    for case in CASES:
+        grouped.setdefault(case.campaign, []).append(case)
+    out = []
+    for name, cases in grouped.items():
+        first = cases[0]
+        options: list[str] = []
+        if first.by_name:
+            server = services.dns_server(first.profile, first.family, first.service)
+            options.append(f"--spider-dns-server={server}")
+            targets = [{"domain": c.name, "case": c.id} for c in cases]
+        else:
+            targets = [services.target(c.profile, c.family, c.service, case=c.id) for c in cases]
+        settings = first.settings
+        out.append(
+            Campaign(
+                name=name,
+                experiment=settings["experiment"],
+                connect=settings.get("connect"),
+                timeout=settings["timeout"],
+                targets=targets,
+                options=options,
+            )
+        )
+    return out
+
+
+def measure(folder: Path) -> dict[str, Any]:
+    """Run the whole table in a fresh lab: records (slimmed) per case id, facts per run."""
+    reason = lab_available()
+    if reason is not None:
+        pytest.skip(f"path lab unavailable: {reason}")
+    records: dict[str, list[dict[str, Any]]] = {}
+    runs: dict[str, dict[str, Any]] = {}
+    blocks = {case.profile: case.profile for case in CASES}
+    with Lab(blocks, servers=("nginx",), v4_prefix=24) as lab, LabServices(lab) as services:
+        for campaign, run in run_campaigns(lab, campaigns(services), folder):
+            written = campaign.output_path(folder)
+            stream = RecordStream([written] if written.exists() else [])
+            for record in stream:
+                records.setdefault(record["case"], []).append(_slim(record))
+            outcomes = [m["counts"]["outcomes"][campaign.experiment] for m in stream.campaigns]
+            output = (run.stdout + run.stderr).splitlines()[-_TAIL_LINES:]
+            runs[campaign.name] = {
+                "exit": run.returncode,
+                "targets": len(campaign.targets),
+                "measured": sum(n for o in outcomes for n in o.values()),
+                "output": "\n".join(output),
+            }
+    return {"records": records, "runs": runs}
+
+
+def _slim(record: dict[str, Any]) -> dict[str, Any]:
+    """What a case compares and shows: conditions, address, outcome, each connection's end."""
+    flows = [
+        f"{f['conn']}: state {f['spdr_state']} {f.get('error_class')} {f.get('error')}"
+        for f in record.get("flow_results", [])
+    ]
+    keep = ("conditions", "dip", "outcome", "reason")
+    return {**{k: record.get(k) for k in keep}, "flows": flows}
+
+
+def once_per_test_run(
+    request: pytest.FixtureRequest, factory: pytest.TempPathFactory, compute: Callable[[], Any]
+) -> Any:
+    """``compute()``'s JSON result, computed once: xdist workers wait for the first one's."""
+    if not hasattr(request.config, "workerinput"):
+        return compute()
+    shared = factory.getbasetemp().parent
+    done = shared / "truth-table.json"
+    with (shared / "truth-table.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            done.write_text(json.dumps(compute()), encoding="utf-8")
+        return json.loads(done.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def observed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """What the table's runs gave: ``records`` per case id, ``runs`` facts per campaign."""
+    return once_per_test_run(
+        request, tmp_path_factory, lambda: measure(tmp_path_factory.mktemp("truth-table"))
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_truth_table(case: Case, observed: dict[str, Any]) -> None:
+    records = observed["records"].get(case.id, [])
+    run = observed["runs"][case.campaign]
+    # The run ended normally with an outcome for every target (discarded names count too).
+    ended = f"pytest exited {run['exit']}:\n{run['output']}"
+    assert run["exit"] in (0, 1) and run["measured"] == run["targets"], ended
+    shown = json.dumps(records, indent=1)
+    assert case.seen(records) == case.expected(), shown
+    assert all(record["outcome"] != "error" for record in records), shown
