@@ -163,12 +163,6 @@ class Campaign:
         ]
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """The records of an ndjson output, without the campaign metadata line."""
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return [r for r in records if "spider_campaign" not in r]
-
-
 def _child_env() -> dict[str, str]:
     """This environment without pytest's own variables, which belong to the calling run."""
     return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
@@ -289,5 +283,6 @@ def run_lab_demo(out: Path, timeout: float, pytest_args: Sequence[str] = ()) -> 
 
 
 def _describe(lab: Lab) -> str:
+    """Where the demo measures, so a reader can look at the same lab by hand meanwhile."""
     blocks = ", ".join(f"{b} ({lab.networks(b)[0]})" for b in lab.profiles)
     return f"lab {lab.lab_id}: client namespace {lab.client_ns}; blocks {blocks}"
