@@ -82,11 +82,13 @@ def load_entry_point(name: str) -> type[Spider]:
     raise pytest.UsageError(f"--spider-experiment: unknown experiment {name!r} (known: {known})")
 
 
-def _experiment_item(spider_record: dict[str, Any], request: pytest.FixtureRequest) -> None:
+def _experiment_item(spider_record: dict[str, Any], spider_case: Any) -> None:
     """The body of every experiment item: pass, fail or skip on the record's conditions."""
-    from pytest_spider.session import SESSION_KEY
+    spider_case.spider.apply_verdict(spider_case.item, spider_record)
 
-    request.config.stash[SESSION_KEY].apply_verdict(request.node, spider_record)
+
+# Every experiment item carries the ``spider`` mark; one Mark object serves them all.
+_experiment_item.pytestmark = [pytest.mark.spider.mark]  # type: ignore[attr-defined]
 
 
 class SpiderModule(pytest.Module):
@@ -120,7 +122,6 @@ class SpiderModule(pytest.Module):
                 )
                 item.stash[CASE_KEY] = case
                 item.stash[RECORDS_KEY] = True
-                item.add_marker(pytest.mark.spider)
                 for mark in getattr(experiment, "pytestmark", ()):
                     item.add_marker(mark)
                 items.append(item)

@@ -8,53 +8,53 @@ combined record with ``conditions``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from pytest_spider.collect import CASE_KEY, Case
-from pytest_spider.record import Record, build_record
-from pytest_spider.session import SESSION_KEY
+from pytest_spider.record import Record
+from pytest_spider.session import SESSION_KEY, SpiderSession
 from pytest_spider.targets import Target
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ItemCase:
+    """The running item, its target x experiment and the run's spider session.
+
+    The one fixture that asks for ``request`` hands these on, so the rest need not: each
+    ``request`` costs pytest a fixture definition, per item, in a million-item campaign.
+    """
+
+    item: pytest.Item
+    case: Case
+    spider: SpiderSession
+
+
 @pytest.fixture
-def spider_case(request: pytest.FixtureRequest) -> Case:
-    """The target x experiment of this item (from collection or from parametrization)."""
+def spider_case(request: pytest.FixtureRequest) -> ItemCase:
+    """Internal: the item's target x experiment (from collection or parametrization)."""
     case = getattr(request, "param", None) or request.node.stash.get(CASE_KEY, None)
     if not isinstance(case, Case):
         pytest.fail("spider fixtures need a spider item (run with --spider-targets)", pytrace=False)
     request.node.stash[CASE_KEY] = case
-    return case
+    return ItemCase(request.node, case, request.config.stash[SESSION_KEY])
 
 
 @pytest.fixture
-def spider_target(spider_case: Case) -> Target:
+def spider_target(spider_case: ItemCase) -> Target:
     """The target being measured (``dip``, ``dp``, ``domain``, input ``fields``)."""
-    return spider_case.target
+    return spider_case.case.target
 
 
 @pytest.fixture
-def spider_flows(request: pytest.FixtureRequest, spider_case: Case) -> dict[str, Any]:
+def spider_flows(spider_case: ItemCase) -> dict[str, Any]:
     """Every connection's result by ``conn_*`` name, in ``connections`` order."""
-    return request.config.stash[SESSION_KEY].measure(request.node).by_name()
+    return spider_case.spider.measure(spider_case.item).by_name()
 
 
 @pytest.fixture
-def spider_record(
-    request: pytest.FixtureRequest, spider_case: Case, spider_flows: dict[str, Any]
-) -> Record:
+def spider_record(spider_case: ItemCase, spider_flows: dict[str, Any]) -> Record:
     """The record so far: input fields, ``conditions`` from combine_flows, ``flow_results``."""
-    flows = list(spider_flows.values())
-    spider = request.config.stash[SESSION_KEY]
-    conditions = spider.conditions(request.node, flows)
-    return build_record(
-        spider_case.target.fields,
-        flows,
-        conditions,
-        experiment=spider_case.experiment.name,
-        nodeid=request.node.nodeid,
-        outcome="running",
-        reason=None,
-        vantage=spider.vantage,
-    )
+    return spider_case.spider.record_of(spider_case.item, list(spider_flows.values()))

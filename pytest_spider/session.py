@@ -58,8 +58,8 @@ SESSION_KEY = pytest.StashKey["SpiderSession"]()
 Output = dict[str, Any]
 #: What the engine gave an item (kept for the record, whatever the item's outcome).
 OUTCOME_KEY = pytest.StashKey[Outcome[SequenceResult]]()
-#: The conditions, once combine_flows ran.
-CONDITIONS_KEY = pytest.StashKey[list[str]]()
+#: The item's record, once combine_flows ran (completed with the outcome at teardown).
+RECORD_KEY = pytest.StashKey[Record]()
 #: Outcome and reason so far, phase by phase.
 RESULT_KEY = pytest.StashKey[tuple[str, str | None]]()
 #: Why a failing target passed anyway (it failed in the baseline too).
@@ -299,8 +299,8 @@ class SpiderSession:
 
     # -- outcomes --------------------------------------------------------------------------
 
-    def conditions(self, item: pytest.Item, flows: list[dict[str, Any]]) -> list[str]:
-        """Run ``combine_flows`` and check it returned condition strings."""
+    def record_of(self, item: pytest.Item, flows: list[dict[str, Any]]) -> Record:
+        """Run ``combine_flows``, check it returned condition strings, build the record."""
         case = item.stash[CASE_KEY]
         conditions = self.instance(case.experiment).combine_flows(flows)
         if not isinstance(conditions, list | tuple) or not all(
@@ -310,8 +310,29 @@ class SpiderSession:
                 f"{case.experiment.__name__}.combine_flows must return a list of condition "
                 f"strings, not {conditions!r}"
             )
-        item.stash[CONDITIONS_KEY] = list(conditions)
-        return list(conditions)
+        record = self._build(item, flows, conditions, "running", None)
+        item.stash[RECORD_KEY] = record
+        return record
+
+    def _build(
+        self,
+        item: pytest.Item,
+        flows: list[dict[str, Any]],
+        conditions: Sequence[str] | None,
+        outcome: str,
+        reason: str | None,
+    ) -> Record:
+        case = item.stash[CASE_KEY]
+        return build_record(
+            case.target.fields,
+            flows,
+            conditions,
+            experiment=case.experiment.name,
+            nodeid=item.nodeid,
+            outcome=outcome,
+            reason=reason,
+            vantage=self.vantage,
+        )
 
     def apply_verdict(self, item: pytest.Item, record: Record) -> None:
         """Fail or skip the running experiment item as its conditions (and baseline) say."""
@@ -371,16 +392,10 @@ class SpiderSession:
             reason = item.stash.get(NOTE_KEY, None)
         record = None
         if not discarded:
-            record = build_record(
-                case.target.fields,
-                flows,
-                item.stash.get(CONDITIONS_KEY, None),
-                experiment=case.experiment.name,
-                nodeid=item.nodeid,
-                outcome=result,
-                reason=reason,
-                vantage=self.vantage,
-            )
+            record = item.stash.get(RECORD_KEY, None)
+            if record is None:
+                record = self._build(item, flows, None, result, reason)
+            record.update(outcome=result, reason=reason)
         extra = [
             to_builtin(
                 {
@@ -398,6 +413,13 @@ class SpiderSession:
             "emitted": extra,
             "discarded": discarded,
         }
+
+    def forget(self, item: pytest.Item) -> None:
+        """Let a finished item's measurement go: pytest keeps items to the end of the run."""
+        stash = item.stash
+        for key in (OUTCOME_KEY, RECORD_KEY, RESULT_KEY, NOTE_KEY):
+            if key in stash:  # type: ignore[misc]  # the keys differ in value type
+                del stash[key]  # type: ignore[misc]
 
     def emit(self, report: pytest.TestReport, output: Output) -> None:
         """Write a finished item's records everywhere they go (writing process only)."""

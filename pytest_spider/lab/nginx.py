@@ -34,6 +34,7 @@ http {{
     uwsgi_temp_path {work}/nginx-uwsgi;
     scgi_temp_path {work}/nginx-scgi;
     ssl_certificate {cert};
+    ssl_protocols TLSv1.2 TLSv1.3;
     ssl_certificate_key {key};
     server {{
         listen {http} fastopen=256;
