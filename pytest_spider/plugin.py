@@ -27,6 +27,7 @@ from pytest_spider.collect import (
     looks_like_experiment,
     parametrize_tests,
 )
+from pytest_spider.reporting.progress import ProgressLine, quiet_status
 from pytest_spider.session import SESSION_KEY, SpiderSession
 
 
@@ -44,7 +45,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = options.SpiderSettings.from_config(config)
     spider = SpiderSession(config, settings, writes=not xdist.is_worker(config))
     config.stash[SESSION_KEY] = spider
-    config.pluginmanager.register(ControllerHooks(spider), "pytest-spider-session")
+    hooks = ControllerHooks(spider)
+    config.pluginmanager.register(hooks, "pytest-spider-session")
     if not settings.active:
         if settings.experiments:
             raise pytest.UsageError("--spider-experiment needs --spider-targets")
@@ -57,7 +59,9 @@ def pytest_configure(config: pytest.Config) -> None:
         stdin_text = Path(copy).read_text(encoding="utf-8") if copy else _read_stdin(config)
     spider.load(io.StringIO(stdin_text) if stdin_text is not None else None)
     if config.pluginmanager.hasplugin("xdist") and not xdist.is_worker(config):
-        controller = xdist.ControllerPlugin(config, settings.dist == "share", stdin_text)
+        controller = xdist.ControllerPlugin(
+            config, settings.dist == "share", stdin_text, hooks.count_collected
+        )
         config.pluginmanager.register(controller, "pytest-spider-xdist")
 
 
@@ -198,6 +202,28 @@ class ControllerHooks:
 
     def __init__(self, spider: SpiderSession) -> None:
         self.spider = spider
+        self.progress: ProgressLine | None = None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.spider.settings.active and self.spider.writes:
+            self.progress = ProgressLine.for_config(session.config)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.progress is not None:
+            self.progress.total = len(session.items)
+
+    def count_collected(self, items: int, each: bool) -> None:
+        """A worker's collection (controller): the total is one, or one per vantage."""
+        if self.progress is not None and (each or not self.progress.total):
+            self.progress.total += items
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
+        """With the progress line, spider items print no letter of their own."""
+        if self.progress is not None and "spider" in report.keywords:
+            return quiet_status(report)
+        return None
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
@@ -209,6 +235,9 @@ class ControllerHooks:
         output = getattr(report, "spider_output", None)
         if output is not None:
             self.spider.emit(report, output)
+        if self.progress is not None and report.when == "teardown":
+            in_flight = output.get("in_flight") if output else None
+            self.progress.item_done(xdist.report_worker(report), in_flight)
         try:
             return (yield)
         finally:
@@ -232,6 +261,10 @@ class ControllerHooks:
 
     def pytest_keyboard_interrupt(self) -> None:
         self.spider.stop()
+
+    def pytest_sessionfinish(self) -> None:
+        if self.progress is not None:
+            self.progress.finish()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         lines = list(self.spider.summary_lines())

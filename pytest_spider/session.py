@@ -412,6 +412,7 @@ class SpiderSession:
             "record": record,
             "emitted": extra,
             "discarded": discarded,
+            "in_flight": self.engine.in_flight if self.engine is not None else 0,
         }
 
     def forget(self, item: pytest.Item) -> None:

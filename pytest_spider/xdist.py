@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,12 @@ def worker_vantage(config: pytest.Config) -> str | None:
     """On a worker under ``--dist each``: its gateway id (``gw0``, or a ``--tx`` spec's id=)."""
     value = getattr(config, "workerinput", {}).get(VANTAGE_KEY)
     return str(value) if value else None
+
+
+def report_worker(report: pytest.TestReport) -> str:
+    """On the controller: the id of the worker a report came from ("" if none)."""
+    gateway = getattr(getattr(report, "node", None), "gateway", None)
+    return str(getattr(gateway, "id", ""))
 
 
 def target_group(nodeid: str) -> str:
@@ -177,9 +183,16 @@ class ShareScheduling:
 class ControllerPlugin:
     """Controller side: numbers the workers' shares, forwards stdin, picks the scheduler."""
 
-    def __init__(self, config: pytest.Config, share: bool, stdin_text: str | None) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        share: bool,
+        stdin_text: str | None,
+        on_collected: Callable[[int, bool], None],
+    ) -> None:
         self.config = config
         self.share = share
+        self.on_collected = on_collected
         self.configured = 0
         self.stdin_copy: str | None = None
         if stdin_text is not None:
@@ -205,6 +218,10 @@ class ControllerPlugin:
         self.configured += 1
         if self.stdin_copy is not None:
             node.workerinput[STDIN_KEY] = self.stdin_copy
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        """xdist hook: a worker's collection is in (for the progress line's total)."""
+        self.on_collected(len(ids), self.config.getoption("dist") == "each")
 
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         """xdist hook: share scheduling in place of load scheduling, unless told otherwise."""

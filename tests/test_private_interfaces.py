@@ -60,7 +60,9 @@ def test_xdist_hooks_and_names_we_use(pytester: pytest.Pytester) -> None:
     config = pytester.parseconfig("--tx", "3*popen", "--dist", "load")
     assert not is_worker(config) and not is_controller(config)
     assert len(parse_tx_spec_config(config)) == 3
-    controller = ControllerPlugin(config, share=True, stdin_text="198.18.0.1\n")
+    controller = ControllerPlugin(
+        config, share=True, stdin_text="198.18.0.1\n", on_collected=lambda n, each: None
+    )
 
     class Node:
         def __init__(self) -> None:
