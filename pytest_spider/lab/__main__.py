@@ -25,6 +25,10 @@ def _describe(lab: Lab) -> str:
     for block, profile in lab.profiles.items():
         nets = "  ".join(str(n) for n in lab.networks(block) if n is not None)
         lines.append(f"  {block:<14} {profile:<14} {nets}")
+    for vantage, profile in lab.vantages.items():
+        addresses = " ".join(a for a in lab.vantage_source(vantage) if a)
+        lines.append(f"vantage {vantage} ({profile}): {lab.vantage_ns(vantage)}, {addresses}")
+        lines.append(f"  --tx '{lab.tx_spec(vantage)}'")
     lines.append("ports: " + ", ".join(f"{name} {port}" for name, port in lab.ports.items()))
     lines.append(f"CA certificate: {lab.ca_pem} (servers are lab.test and *.lab.test)")
     first = next(iter(lab.profiles))
@@ -36,7 +40,7 @@ def _describe(lab: Lab) -> str:
     return "\n".join(lines)
 
 
-def _block(text: str) -> tuple[str, str]:
+def _named_profile(text: str) -> tuple[str, str]:
     name, sep, profile = text.partition("=")
     if not sep or profile not in PROFILES:
         raise argparse.ArgumentTypeError(f"want NAME=PROFILE with PROFILE in {list(PROFILES)}")
@@ -50,10 +54,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     up = commands.add_parser("up", help="start a lab, print its facts, wait for Ctrl-C")
     up.add_argument(
         "--block",
-        type=_block,
+        type=_named_profile,
         action="append",
         metavar="NAME=PROFILE",
         help="a server block and its path profile (repeatable; default alive=clean dead=blackhole)",
+    )
+    up.add_argument(
+        "--vantage",
+        type=_named_profile,
+        action="append",
+        metavar="NAME=PROFILE",
+        help="an extra client namespace and its path profile (repeatable; default none)",
     )
     up.add_argument("--no-ipv6", action="store_true", help="IPv4 only")
     commands.add_parser("cleanup", help="remove the namespaces and files of crashed labs")
@@ -68,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no lab here: {reason}", file=sys.stderr)
         return 1
     blocks = dict(args.block) if args.block else DEFAULT_BLOCKS
-    with Lab(blocks, ipv6=not args.no_ipv6, servers=("nginx", "hostile")) as lab:
+    vantages = dict(args.vantage or ())
+    with Lab(blocks, ipv6=not args.no_ipv6, servers=("nginx", "hostile"), vantages=vantages) as lab:
         print(_describe(lab), flush=True)
         try:
             while True:

@@ -1,8 +1,9 @@
 """The lab's address plan: which prefixes a lab owns and which address sits where.
 
 All IPv4 comes from 198.18.0.0/15 and all IPv6 from 2001:db8::/32, so nothing the lab does can
-reach a real network. A lab's id fixes its links and its IPv6 /48; its IPv4 server blocks are
-allocated first-fit (see :mod:`pytest_spider.lab.registry`) so their size can vary.
+reach a real network. A lab's id fixes its links (those of its extra vantage namespaces too) and
+its IPv6 /48; its IPv4 server blocks are allocated first-fit (see
+:mod:`pytest_spider.lab.registry`) so their size can vary.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ V6_SPACE: Final = IPv6Network("2001:db8::/32")
 V4_LINKS: Final = IPv4Network("198.18.0.0/24")
 #: How many labs may exist side by side.
 MAX_LABS: Final = V4_LINKS.num_addresses // 8
+#: Links of extra vantage namespaces to the router: lab ``id`` owns ``MAX_VANTAGES`` /30s here.
+V4_VANTAGE_LINKS: Final = IPv4Network("198.18.4.0/22")
+MAX_VANTAGES: Final = V4_VANTAGE_LINKS.num_addresses // MAX_LABS // 4
 #: Third group of a lab's IPv6 links; blocks take groups 1, 2, ...
 _V6_LINK_GROUP: Final = 0xFF00
 
 
 def allocate_v4(prefix: int, count: int, taken: Iterable[IPv4Network]) -> list[IPv4Network]:
     """``count`` free IPv4 networks of length ``prefix``, first fit, avoiding ``taken``."""
-    busy = [V4_LINKS, *taken]
+    busy = [V4_LINKS, V4_VANTAGE_LINKS, *taken]
     found: list[IPv4Network] = []
     for net in V4_SPACE.subnets(new_prefix=prefix):
         if len(found) == count:
@@ -56,7 +60,7 @@ class Link:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """Addresses of one lab: its two links (per family) and its server blocks."""
+    """Addresses of one lab: its links (per family) and its server blocks."""
 
     lab_id: int
     v4_blocks: tuple[IPv4Network, ...]
@@ -77,7 +81,7 @@ class Plan:
 
     def _v4_link(self, which: int) -> Link:
         base = int(V4_LINKS.network_address) + 8 * self.lab_id + 4 * which
-        return Link(str(IPv4Address(base + 1)), str(IPv4Address(base + 2)), 30)
+        return _v4_p2p(base)
 
     def _v6_link(self, which: int) -> Link:
         net = self._v6_group(_V6_LINK_GROUP + which)
@@ -86,6 +90,19 @@ class Plan:
     def links(self, which: int) -> list[Link]:
         """Link ``0`` (client to router) or ``1`` (router to server), v4 then v6."""
         return [self._v4_link(which)] + ([self._v6_link(which)] if self.ipv6 else [])
+
+    def vantage_links(self, index: int) -> list[Link]:
+        """Link of the ``index``-th extra vantage to the router (vantage end near), v4 then v6."""
+        if not 0 <= index < MAX_VANTAGES:
+            raise ValueError(f"a lab has at most {MAX_VANTAGES} extra vantages")
+        slot = MAX_VANTAGES * self.lab_id + index
+        v4 = _v4_p2p(int(V4_VANTAGE_LINKS.network_address) + 4 * slot)
+        return [v4] + ([self._v6_link(2 + index)] if self.ipv6 else [])
+
+
+def _v4_p2p(base: int) -> Link:
+    """The point-to-point link of the /30 starting at address ``base``."""
+    return Link(str(IPv4Address(base + 1)), str(IPv4Address(base + 2)), 30)
 
 
 def hosts(net: IPv4Network | IPv6Network, count: int) -> list[str]:

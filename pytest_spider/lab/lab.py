@@ -1,8 +1,10 @@
 """The path lab: a client, a router and a server namespace, joined by veth links, with path
-profiles on the router and real servers behind it.
+profiles on the router and real servers behind it; optionally extra vantage (client) namespaces,
+each with a path profile of its own.
 
-A test, the demo or a benchmark measures from the client namespace and knows, for every server
-block, what the path does to its packets: the lab is the ground truth for experiments.
+A test, the demo or a benchmark measures from the client namespace (or from the vantages, one
+pytest-xdist worker in each) and knows, for every server block and vantage, what the path does
+to its packets: the lab is the ground truth for experiments.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Final
 from pytest_spider.lab import addressing, certs, hostile, netns, nginx, profiles, registry
 
 DEFAULT_BLOCKS: Final[Mapping[str, str]] = MappingProxyType({"alive": "clean", "dead": "blackhole"})
+_NO_VANTAGES: Final[Mapping[str, str]] = MappingProxyType({})
 #: Servers the lab can start itself, with their ports.
 SERVER_PORTS: Final[Mapping[str, Mapping[str, int]]] = {
     "nginx": nginx.PORTS,
@@ -42,6 +45,9 @@ _CLIENT_IF: Final = "eth0"
 _ROUTER_CLIENT_IF: Final = "to-client"
 _ROUTER_SERVER_IF: Final = "to-server"
 _SERVER_IF: Final = "eth0"
+#: The router's interface to an extra vantage is this plus its name (15 characters at most).
+_ROUTER_VANTAGE_IF: Final = "vt-"
+_LONGEST_VANTAGE_NAME: Final = 15 - len(_ROUTER_VANTAGE_IF)
 #: The default route's destination per IP version.
 _ANY: Final = {4: "0.0.0.0/0", 6: "::/0"}
 _NO_DAD: Final = {"net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0"}
@@ -59,6 +65,10 @@ class Lab:
     ``blocks`` maps block names to path profiles (see ``profiles.PROFILES``); each block gets
     an IPv4 network of length ``v4_prefix`` and an IPv6 /64, routed to the server namespace
     where every address of them is local. ``servers`` are among ``SERVER_PORTS``.
+
+    ``vantages`` maps the names of extra client namespaces to the path profile applied to all
+    they send and receive through the router (on top of the blocks' profiles); each has its own
+    link and addresses, and :meth:`tx_spec` starts a pytest-xdist worker in it.
     """
 
     def __init__(
@@ -68,10 +78,16 @@ class Lab:
         ipv6: bool = True,
         servers: Iterable[str] = ("nginx",),
         v4_prefix: int = 20,
+        vantages: Mapping[str, str] = _NO_VANTAGES,
     ) -> None:
         for block, profile in blocks.items():
-            profiles.check_block_name(block)
+            profiles.check_name("block", block, 32)
             profiles.rules(profile)
+        for vantage, profile in vantages.items():
+            profiles.check_name("vantage", vantage, _LONGEST_VANTAGE_NAME)
+            profiles.rules(profile)
+        if len(vantages) > addressing.MAX_VANTAGES:
+            raise ValueError(f"a lab has at most {addressing.MAX_VANTAGES} extra vantages")
         self._servers = tuple(servers)
         unknown = set(self._servers) - set(SERVER_PORTS)
         if unknown:
@@ -79,6 +95,7 @@ class Lab:
         if not 16 <= v4_prefix <= 30:
             raise ValueError("v4_prefix must be between 16 and 30")
         self._profiles = dict(blocks)
+        self._vantages = dict(vantages)
         self._ipv6 = ipv6
         self._v4_prefix = v4_prefix
         self._entry: registry.Entry | None = None
@@ -111,8 +128,21 @@ class Lab:
 
     @property
     def client_ns(self) -> str:
-        """The vantage point's namespace."""
+        """The main vantage point's namespace."""
         return self.namespace("client")
+
+    def vantage_ns(self, name: str) -> str:
+        """Namespace of the extra vantage ``name``."""
+        self._vantage_index(name)
+        return registry.vantage_namespace(self.lab_id, name)
+
+    def tx_spec(self, name: str) -> str:
+        """pytest-xdist ``--tx`` spec of a worker with id ``name`` in that vantage's namespace.
+
+        execnet splits the ``python=`` value on spaces, so the interpreter path must have none.
+        """
+        python = " ".join(netns.exec_argv(self.vantage_ns(name), [sys.executable]))
+        return f"popen//id={name}//python={python}"
 
     @property
     def router_ns(self) -> str:
@@ -153,13 +183,21 @@ class Lab:
     @property
     def client_source(self) -> tuple[str, str | None]:
         """The client's own (IPv4, IPv6) addresses, as a spider's ``source``."""
-        links = self._running[1].links(0)
-        return links[0].near, links[1].near if self._ipv6 else None
+        return _source(self._running[1].links(0))
+
+    def vantage_source(self, name: str) -> tuple[str, str | None]:
+        """The (IPv4, IPv6) addresses of the extra vantage ``name``."""
+        return _source(self._running[1].vantage_links(self._vantage_index(name)))
 
     @property
     def profiles(self) -> Mapping[str, str]:
         """The path profile in force for each block."""
         return MappingProxyType(self._profiles)
+
+    @property
+    def vantages(self) -> Mapping[str, str]:
+        """The path profile of each extra vantage."""
+        return MappingProxyType(self._vantages)
 
     def networks(self, block: str) -> tuple[IPv4Network, IPv6Network | None]:
         """The IPv4 and IPv6 (None without IPv6) networks of ``block``."""
@@ -179,6 +217,11 @@ class Lab:
         if block not in self._profiles:
             raise KeyError(f"no block {block!r}; blocks: {', '.join(self._profiles)}")
         return list(self._profiles).index(block)
+
+    def _vantage_index(self, name: str) -> int:
+        if name not in self._vantages:
+            raise KeyError(f"no vantage {name!r}; vantages: {', '.join(self._vantages)}")
+        return list(self._vantages).index(name)
 
     # -- acting in the lab -----------------------------------------------------------------
 
@@ -268,24 +311,29 @@ class Lab:
         """Namespaces, veth links, addresses, routes, AnyIP blocks and the nft table."""
         plan = self._running[1]
         ns = {role: self.namespace(role) for role in registry.ROLES}
-        netns.ip_batch(f"netns add {name}" for name in ns.values())
-        for role, values in _SYSCTLS.items():
-            netns.write_sysctls(ns[role], values)
+        # Each client-like namespace (the client, every extra vantage): its links to the router
+        # and the router's interface to it.
+        edges = {ns["client"]: (plan.links(0), _ROUTER_CLIENT_IF)} | {
+            self.vantage_ns(v): (plan.vantage_links(i), _vantage_if(v))
+            for i, v in enumerate(self._vantages)
+        }
+        netns.ip_batch(f"netns add {name}" for name in dict.fromkeys([*ns.values(), *edges]))
+        for name in edges:
+            netns.write_sysctls(name, _SYSCTLS["client"])
+        for role in ("router", "server"):
+            netns.write_sysctls(ns[role], _SYSCTLS[role])
+        veths = [(name, _CLIENT_IF, iface) for name, (_, iface) in edges.items()]
+        veths.append((ns["server"], _SERVER_IF, _ROUTER_SERVER_IF))
         netns.ip_batch(
-            [
-                f"link add {_CLIENT_IF} netns {ns['client']} type veth"
-                f" peer name {_ROUTER_CLIENT_IF} netns {ns['router']}",
-                f"link add {_SERVER_IF} netns {ns['server']} type veth"
-                f" peer name {_ROUTER_SERVER_IF} netns {ns['router']}",
-            ]
+            f"link add {inner} netns {name} type veth peer name {outer} netns {ns['router']}"
+            for name, inner, outer in veths
         )
         nets = {b: [n for n in self.networks(b) if n is not None] for b in self._profiles}
-        to_client, to_server = plan.links(0), plan.links(1)
+        to_server = plan.links(1)
         server_side = {link.version: link.far for link in to_server}
-        client = _up(_CLIENT_IF) + _addresses(_CLIENT_IF, [(k.near, k.prefix) for k in to_client])
-        client += [f"route add {_ANY[k.version]} via {k.far}" for k in to_client]
-        router = _up(_ROUTER_CLIENT_IF, _ROUTER_SERVER_IF)
-        router += _addresses(_ROUTER_CLIENT_IF, [(k.far, k.prefix) for k in to_client])
+        router = _up(_ROUTER_SERVER_IF, *(iface for _, iface in edges.values()))
+        for links, iface in edges.values():
+            router += _addresses(iface, [(k.far, k.prefix) for k in links])
         router += _addresses(_ROUTER_SERVER_IF, [(k.near, k.prefix) for k in to_server])
         router += [
             f"route add {net} via {server_side[net.version]}"
@@ -296,9 +344,13 @@ class Lab:
         server += [f"route add {_ANY[k.version]} via {k.near}" for k in to_server]
         # AnyIP: every address of a block is local, so wildcard-bound servers answer on all.
         server += [f"route add local {net} dev lo" for bn in nets.values() for net in bn]
-        for role, lines in (("client", client), ("router", router), ("server", server)):
-            netns.ip_batch(lines, ns[role])
-        ruleset = profiles.ruleset({b: (p, nets[b]) for b, p in self._profiles.items()})
+        batches = {name: _edge(links) for name, (links, _) in edges.items()}
+        for name, lines in (batches | {ns["router"]: router, ns["server"]: server}).items():
+            netns.ip_batch(lines, name)
+        ruleset = profiles.ruleset(
+            {b: (p, nets[b]) for b, p in self._profiles.items()},
+            {v: (p, _vantage_if(v)) for v, p in self._vantages.items()},
+        )
         netns.run(netns.exec_argv(ns["router"], ["nft", "-f", "-"]), stdin=ruleset)
 
     def _start_server(self, server: str) -> None:
@@ -322,6 +374,22 @@ class Lab:
         if server == "nginx":
             return nginx.ready(self.workdir)
         return hostile.READY in log.read_text(errors="replace")
+
+
+def _vantage_if(name: str) -> str:
+    """The router's interface to the extra vantage ``name``."""
+    return _ROUTER_VANTAGE_IF + name
+
+
+def _source(links: Sequence[addressing.Link]) -> tuple[str, str | None]:
+    """A client-like namespace's (IPv4, IPv6) addresses: the near ends of its links."""
+    return links[0].near, links[1].near if len(links) > 1 else None
+
+
+def _edge(links: Sequence[addressing.Link]) -> list[str]:
+    """A client-like namespace: its end of ``links`` up and addressed, default routes across."""
+    lines = _up(_CLIENT_IF) + _addresses(_CLIENT_IF, [(k.near, k.prefix) for k in links])
+    return lines + [f"route add {_ANY[k.version]} via {k.far}" for k in links]
 
 
 def _up(*ifaces: str) -> list[str]:

@@ -1,8 +1,10 @@
-"""Path profiles: what the lab's router does to the packets of a server block, as nftables rules.
+"""Path profiles: what the lab's router does to the packets of a server block or of a vantage,
+as nftables rules.
 
-Each block has its own chain in table ``inet spider_lab`` of the router namespace, jumped to for
-packets to and from the block, so a profile acts on both directions of a flow and changing one
-is a single atomic ``nft`` transaction that flushes and refills that chain.
+Each block and each extra vantage has its own chain in table ``inet spider_lab`` of the router
+namespace, jumped to for packets to and from the block (by address) or the vantage (by its link
+to the router), so a profile acts on both directions of a flow and changing one is a single
+atomic ``nft`` transaction that flushes and refills that chain.
 """
 
 from __future__ import annotations
@@ -46,13 +48,16 @@ def _syn_data(ip: str) -> str:
     return f"{guard}{ip} length . @th,96,8 {{ {elements} }}"
 
 
-_BLOCK_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_NAME: Final = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def check_block_name(block: str) -> None:
-    """Block names become chain names: lower-case identifiers, 32 characters at most."""
-    if not _BLOCK_NAME.fullmatch(block):
-        raise ValueError(f"block name {block!r} is not a short lower-case identifier")
+def check_name(kind: str, name: str, longest: int) -> None:
+    """Block and vantage names become chain names (and a vantage's, an interface name), so
+    they must be lower-case identifiers of at most ``longest`` characters."""
+    if not (_NAME.fullmatch(name) and len(name) <= longest):
+        raise ValueError(
+            f"{kind} name {name!r} is not a lower-case identifier of {longest} characters at most"
+        )
 
 
 def rules(profile: str) -> list[str]:
@@ -68,28 +73,47 @@ def rules(profile: str) -> list[str]:
     return out
 
 
-def _chain(block: str) -> str:
+def _block_chain(block: str) -> str:
     return f"blk_{block}"
+
+
+def _vantage_chain(vantage: str) -> str:
+    return f"vtg_{vantage}"
+
+
+def _fill(chain: str, profile: str) -> str:
+    """nft script replacing the rules of ``chain`` with those of ``profile``."""
+    full = f"inet {TABLE} {chain}"
+    return "\n".join([f"flush chain {full}", *(f"add rule {full} {r}" for r in rules(profile))])
 
 
 def set_profile(block: str, profile: str) -> str:
     """nft script replacing the rules of ``block``'s chain with those of ``profile``."""
-    chain = f"inet {TABLE} {_chain(block)}"
-    return "\n".join([f"flush chain {chain}", *(f"add rule {chain} {r}" for r in rules(profile))])
+    return _fill(_block_chain(block), profile)
 
 
-def ruleset(blocks: Mapping[str, tuple[str, Iterable[IPv4Network | IPv6Network]]]) -> str:
-    """nft script creating the lab table for ``blocks`` (name -> (profile, networks))."""
+def ruleset(
+    blocks: Mapping[str, tuple[str, Iterable[IPv4Network | IPv6Network]]],
+    vantages: Mapping[str, tuple[str, str]],
+) -> str:
+    """nft script creating the lab table for ``blocks`` (name -> (profile, networks)) and
+    ``vantages`` (name -> (profile, the router's interface to it))."""
     lines = [
         f"table inet {TABLE} {{",
         "  chain forward {",
         "    type filter hook forward priority filter; policy accept;",
     ]
+    for vantage, (_, iface) in vantages.items():
+        chain = _vantage_chain(vantage)
+        lines += [f'    {d} "{iface}" jump {chain}' for d in ("iifname", "oifname")]
     for block, (_, nets) in blocks.items():
         for net in nets:
             ip = "ip" if net.version == 4 else "ip6"
-            lines += [f"    {ip} {d} {net} jump {_chain(block)}" for d in ("daddr", "saddr")]
+            lines += [f"    {ip} {d} {net} jump {_block_chain(block)}" for d in ("daddr", "saddr")]
+    chains = [_vantage_chain(v) for v in vantages] + [_block_chain(b) for b in blocks]
     lines.append("  }")
-    lines += [f"  chain {_chain(block)} {{ }}" for block in blocks]
+    lines += [f"  chain {chain} {{ }}" for chain in chains]
     lines.append("}")
-    return "\n".join(lines + [set_profile(b, profile) for b, (profile, _) in blocks.items()])
+    fills = [_fill(_vantage_chain(v), profile) for v, (profile, _) in vantages.items()]
+    fills += [set_profile(b, profile) for b, (profile, _) in blocks.items()]
+    return "\n".join(lines + fills)

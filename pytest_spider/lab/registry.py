@@ -25,7 +25,7 @@ from pytest_spider.lab import addressing, netns
 REGISTRY_DIR: Final = Path("/run/pytest-spider")
 _LABS_DIR: Final = REGISTRY_DIR / "labs"
 ROLES: Final = ("client", "router", "server")
-_NS_NAME: Final = re.compile(r"spl(\d+)-(?:client|router|server)")
+_NS_NAME: Final = re.compile(r"spl(\d+)-(?:client|router|server|vantage-[a-z][a-z0-9_]*)")
 #: Lab work directories are made with this prefix; nothing else is ever deleted.
 WORKDIR_PREFIX: Final = "pytest-spider-lab-"
 
@@ -33,6 +33,20 @@ WORKDIR_PREFIX: Final = "pytest-spider-lab-"
 def namespace(lab_id: int, role: str) -> str:
     """Name of the ``role`` namespace of lab ``lab_id``."""
     return f"spl{lab_id}-{role}"
+
+
+def vantage_namespace(lab_id: int, name: str) -> str:
+    """Name of the namespace of lab ``lab_id``'s extra vantage ``name``."""
+    return namespace(lab_id, f"vantage-{name}")
+
+
+def namespaces(lab_id: int) -> list[str]:
+    """The namespaces of lab ``lab_id`` that exist, its extra vantages' included."""
+    return [
+        name
+        for name in netns.existing()
+        if (match := _NS_NAME.fullmatch(name)) and int(match[1]) == lab_id
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,12 +104,9 @@ def _entries() -> list[Entry]:
 
 
 def _remove(lab_id: int, workdir: str | None) -> list[str]:
-    removed = []
-    for role in ROLES:
-        name = namespace(lab_id, role)
-        if name in netns.existing():
-            netns.remove(name)
-            removed.append(name)
+    removed = namespaces(lab_id)
+    for name in removed:
+        netns.remove(name)
     if workdir and Path(workdir).name.startswith(WORKDIR_PREFIX):
         shutil.rmtree(workdir, ignore_errors=True)
     (_LABS_DIR / f"{lab_id}.json").unlink(missing_ok=True)

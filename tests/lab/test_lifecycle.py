@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_spider import CONN_OK
-from pytest_spider.lab import Lab, lab_available, registry
+from pytest_spider.lab import Lab, lab_available, netns, registry
 from tests.lab import probes
 
 pytestmark = pytest.mark.skipif(lab_available() is not None, reason=str(lab_available()))
@@ -61,7 +61,8 @@ class Footprint:
     """
 
     def __init__(self, lab_id: int, workdir: Path | None = None) -> None:
-        self.names = [registry.namespace(lab_id, role) for role in registry.ROLES]
+        self.names = registry.namespaces(lab_id)
+        assert {registry.namespace(lab_id, role) for role in registry.ROLES} <= set(self.names)
         self.inodes = {netns_inode(name) for name in self.names}
         self.pids = {pid: registry.process_start(pid) for pid in pids_in(self.inodes)}
         self.entry = registry.REGISTRY_DIR / "labs" / f"{lab_id}.json"
@@ -79,16 +80,20 @@ class Footprint:
 
 def test_lab_leaves_nothing_behind() -> None:
     before = root_state()
-    with Lab(servers=("nginx", "hostile")) as lab:
+    with Lab(servers=("nginx", "hostile"), vantages={"east": "clean"}) as lab:
         sleepers = [lab.spawn_in("router", ["sleep", "60"]), lab.popen(["sleep", "60"])]
+        # Started by someone else, as the xdist workers in a vantage are: the lab ends it too.
+        stranger = subprocess.Popen(netns.exec_argv(lab.vantage_ns("east"), ["sleep", "60"]))
         footprint = Footprint(lab.lab_id, lab.workdir)
         deadline = time.monotonic() + 5  # until the children have entered their namespaces
-        while len(footprint.pids) < 6 and time.monotonic() < deadline:
+        while len(footprint.pids) < 7 and time.monotonic() < deadline:
             footprint = Footprint(lab.lab_id, lab.workdir)
-        assert len(footprint.pids) >= 6  # nginx master + 2 workers, hostile, 2 sleepers
+        assert len(footprint.pids) >= 7  # nginx master + 2 workers, hostile, 3 sleepers
+        assert len(footprint.names) == 4
         assert root_state() == before
     footprint.assert_gone()
     assert all(proc.returncode is not None for proc in sleepers)
+    assert stranger.wait(5) == -signal.SIGKILL
     assert root_state() == before
 
 
@@ -141,9 +146,11 @@ def test_run_and_popen_act_in_the_client_namespace(spider_lab: Lab) -> None:
 
 
 def start_up_command() -> tuple[subprocess.Popen[bytes], int]:
-    """``python -m pytest_spider.lab up`` in a child; return it and its lab's id once up."""
+    """``python -m pytest_spider.lab up`` (with a vantage) in a child; return it and its
+    lab's id once up."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest_spider.lab", "up"], stdout=subprocess.PIPE
+        [sys.executable, "-m", "pytest_spider.lab", "up", "--vantage", "east=blackhole"],
+        stdout=subprocess.PIPE,
     )
     assert proc.stdout is not None
     out = b""
@@ -157,6 +164,7 @@ def start_up_command() -> tuple[subprocess.Popen[bytes], int]:
                     break
                 out += chunk
     assert b"\ntry: " in out, out  # the description's last line
+    assert b"\nvantage east (blackhole): " in out, out
     return proc, int(out.split()[2])
 
 
