@@ -26,8 +26,9 @@ def _describe(lab: Lab) -> str:
         nets = "  ".join(str(n) for n in lab.networks(block) if n is not None)
         lines.append(f"  {block:<14} {profile:<14} {nets}")
     for vantage, profile in lab.vantages.items():
-        addresses = " ".join(a for a in lab.vantage_source(vantage) if a)
-        lines.append(f"vantage {vantage} ({profile}): {lab.vantage_ns(vantage)}, {addresses}")
+        addresses = ", ".join(a for a in lab.vantage_source(vantage) if a)
+        ns = lab.vantage_ns(vantage)
+        lines.append(f"vantage {vantage} ({profile}): namespace {ns}, addresses {addresses}")
         lines.append(f"  --tx '{lab.tx_spec(vantage)}'")
     lines.append("ports: " + ", ".join(f"{name} {port}" for name, port in lab.ports.items()))
     lines.append(f"CA certificate: {lab.ca_pem} (servers are lab.test and *.lab.test)")
