@@ -50,16 +50,26 @@ def _tree_rss_kib(root: int) -> int:
     return total
 
 
-def _write_targets(lab: Lab, path: Path, count: int, dead_share: float, seed: int) -> int:
+def _write_targets(
+    lab: Lab, path: Path, count: int, dead_share: float, seed: int, family: int
+) -> int:
     dead = round(count * dead_share)
-    addrs = [(a, "alive") for a in lab.addresses("alive", count - dead)]
-    addrs += [(a, "dead") for a in lab.addresses("dead", dead)]
+    addrs = [(a, "alive") for a in lab.addresses("alive", count - dead, family)]
+    addrs += [(a, "dead") for a in lab.addresses("dead", dead, family)]
     random.Random(seed).shuffle(addrs)
     with path.open("w") as out:
         for addr, block in addrs:
             out.write(json.dumps({"dip": addr, "dp": 80, "domain": "lab.test", "block": block}))
             out.write("\n")
     return dead
+
+
+def _records(output: Path) -> int:
+    """Records in the output, the campaign metadata line left out."""
+    if not output.exists():
+        return 0
+    with output.open() as lines:
+        return sum(1 for line in lines if not line.startswith('{"spider_campaign"'))
 
 
 def run(args: argparse.Namespace) -> None:
@@ -71,7 +81,7 @@ def run(args: argparse.Namespace) -> None:
         tempfile.TemporaryDirectory(prefix="spider-bench-") as tmp,
     ):
         targets, output = Path(tmp) / "targets.ndjson", Path(tmp) / "out.ndjson"
-        dead = _write_targets(lab, targets, args.targets, args.dead, args.seed)
+        dead = _write_targets(lab, targets, args.targets, args.dead, args.seed, args.family)
         argv = [
             sys.executable,
             "-m",
@@ -88,6 +98,7 @@ def run(args: argparse.Namespace) -> None:
             "--rootdir",
             tmp,
             *(["-n", str(args.n)] if args.n else []),
+            *(["--co"] if args.collect_only else []),
             *args.pytest_args,
         ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -108,13 +119,15 @@ def run(args: argparse.Namespace) -> None:
         stop.set()
         sampler.join()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        records = sum(1 for _ in output.open()) if output.exists() else 0
+        records = _records(output)
         tail = out.decode(errors="replace").strip().splitlines()[-12:]
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         print("\n".join(tail))
+        mode = "collection only (--co)" if args.collect_only else "full run"
         print(
-            f"--- {args.targets} targets, {dead} dead (blackholed), timeout {args.timeout:g} s, "
-            f"concurrency {args.concurrency}, {'-n ' + str(args.n) if args.n else 'one process'}"
+            f"--- {mode}: {args.targets} IPv{args.family} targets, {dead} dead (blackholed), "
+            f"timeout {args.timeout:g} s, concurrency {args.concurrency}, "
+            f"{'-n ' + str(args.n) if args.n else 'one process'}"
         )
         print(f"records written     {records}")
         print(f"wall                {wall:.2f} s")
@@ -134,6 +147,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100, help="--spider-concurrency")
     parser.add_argument("-n", type=int, default=0, help="pytest-xdist workers (0: none)")
     parser.add_argument("--seed", type=int, default=1, help="shuffle seed")
+    parser.add_argument(
+        "--family",
+        type=int,
+        choices=(4, 6),
+        default=4,
+        help="address family of the targets (6 for more than ~4,000)",
+    )
+    parser.add_argument("--collect-only", action="store_true", help="only collect (--co)")
     parser.add_argument("--limit", type=float, default=900, help="give up after this many s")
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     run(parser.parse_args())

@@ -25,6 +25,7 @@ from pytest_spider import (
     PluggableSpider,
     connect_https,
 )
+from pytest_spider.helpers.errors import skipped
 
 ALT_SVC_H3 = re.compile(r"^alt-svc:.*\bh3(-\d+)?=", re.IGNORECASE | re.MULTILINE)
 
@@ -54,12 +55,7 @@ class H3(DesynchronizedSpider, PluggableSpider):
 
     def conn_h3(self, job, config):
         if self.h3_unavailable:
-            return {
-                "spdr_state": CONN_SKIPPED,
-                "sp": 0,
-                "error_class": None,
-                "error": self.h3_unavailable,
-            }
+            return skipped(self.h3_unavailable)
         return self._connect(
             job,
             {pycurl.HTTP_VERSION: pycurl.CURL_HTTP_VERSION_3ONLY},

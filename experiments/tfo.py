@@ -22,6 +22,7 @@ Conditions:
 """
 
 from pytest_spider import CONN_OK, CONN_SKIPPED, DesynchronizedSpider, PluggableSpider
+from pytest_spider.helpers.errors import skipped
 from pytest_spider.helpers.tfo import client_disabled, connect_tfo, http_request
 
 
@@ -34,7 +35,7 @@ class TFO(DesynchronizedSpider, PluggableSpider):
         if self.args.connect != "http":
             raise RuntimeError(f"unknown connection mode {self.args.connect!r}")
         if fastopen and (reason := client_disabled()):
-            return {"spdr_state": CONN_SKIPPED, "sp": 0, "error_class": None, "error": reason}
+            return skipped(reason)
         request = http_request(job)
         return connect_tfo(self.source, job, self.args.timeout, fastopen, request)
 

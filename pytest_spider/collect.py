@@ -113,13 +113,16 @@ class SpiderModule(pytest.Module):
                 tests_by_case.setdefault(case.key, []).append(node)
         items: list[pytest.Item | pytest.Collector] = []
         for experiment in experiments:
+            shared: Any = None
             for case in spider.cases(experiment):
                 item = pytest.Function.from_parent(
                     self,
                     name=f"{experiment.__name__}[{case.target.label()}]",
                     callobj=_experiment_item,
                     originalname=experiment.__name__,
+                    fixtureinfo=shared,
                 )
+                shared = fixture_info(item)
                 item.stash[CASE_KEY] = case
                 item.stash[RECORDS_KEY] = True
                 for mark in getattr(experiment, "pytestmark", ()):
@@ -129,6 +132,17 @@ class SpiderModule(pytest.Module):
         for leftover in tests_by_case.values():
             items.extend(leftover)
         return items + rest
+
+
+def fixture_info(item: pytest.Function) -> Any:
+    """The item's fixture closure, to share with its experiment's other items.
+
+    They all run the same function with the same fixtures, so one closure serves them all,
+    as pytest shares one between the items of a parametrized test; computing and keeping
+    one per item is a tenth of a campaign's memory. ``_fixtureinfo`` is private:
+    ``tests/test_private_interfaces.py`` pins it.
+    """
+    return item._fixtureinfo
 
 
 def _parametrized_case(node: pytest.Item | pytest.Collector) -> Case | None:

@@ -27,6 +27,7 @@ from pytest_spider.collect import (
     looks_like_experiment,
     parametrize_tests,
 )
+from pytest_spider.reporting.lean import LeanReports
 from pytest_spider.reporting.progress import ProgressLine, quiet_status
 from pytest_spider.session import SESSION_KEY, SpiderSession
 
@@ -57,7 +58,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if "-" in settings.targets:
         copy = xdist.worker_stdin_copy(config)
         stdin_text = Path(copy).read_text(encoding="utf-8") if copy else _read_stdin(config)
-    spider.load(io.StringIO(stdin_text) if stdin_text is not None else None)
+    spider.load(
+        io.StringIO(stdin_text) if stdin_text is not None else None,
+        xdist_controller=xdist.will_distribute(config),
+    )
     if config.pluginmanager.hasplugin("xdist") and not xdist.is_worker(config):
         controller = xdist.ControllerPlugin(
             config, settings.dist == "share", stdin_text, hooks.count_collected
@@ -203,6 +207,7 @@ class ControllerHooks:
     def __init__(self, spider: SpiderSession) -> None:
         self.spider = spider
         self.progress: ProgressLine | None = None
+        self.lean = LeanReports(spider.config, xdist.is_worker(spider.config))
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self.spider.settings.active and self.spider.writes:
@@ -244,20 +249,7 @@ class ControllerHooks:
             if output is not None:
                 del report.spider_output
             if "spider" in report.keywords:
-                self._forget(report)
-
-    def _forget(self, report: pytest.TestReport) -> None:
-        """Keep a spider item's report as small as pytest lets it be.
-
-        pytest's terminal reporter holds every report of the run; for a million targets the
-        passed setup and teardown reports (which it files under "" and never shows) are most
-        of the memory, so they are let go, and kept reports lose their keyword copies.
-        """
-        terminal = self.spider.config.pluginmanager.get_plugin("terminalreporter")
-        unshown = getattr(terminal, "stats", {}).get("")
-        if unshown and unshown[-1] is report:
-            unshown.pop()
-        report.keywords = {}
+                self.lean.forget(report)
 
     def pytest_keyboard_interrupt(self) -> None:
         self.spider.stop()

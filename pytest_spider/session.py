@@ -97,6 +97,7 @@ class SpiderSession:
         self.started = time.time()
         #: The input was read and found good: the run measures (unless collect-only).
         self.loaded = False
+        self.target_count = 0
         #: The engine knows up front what runs here (else: on demand, one item ahead).
         self.planned = False
         #: Items the output already has records of (--spider-resume).
@@ -110,13 +111,14 @@ class SpiderSession:
 
     # -- input -----------------------------------------------------------------------------
 
-    def load(self, stdin: Any = None) -> None:
+    def load(self, stdin: Any = None, xdist_controller: bool = False) -> None:
         """Read target and exclusion lists; bad input stops the run unless told otherwise."""
         try:
             self.targets = load_targets(self.settings.targets, stdin or sys.stdin)
             self.exclusions = [ExclusionList.load(p) for p in self.settings.exclude]
         except (TargetFileError, ExclusionFileError, OSError) as exc:
             raise pytest.UsageError(str(exc)) from None
+        self.target_count = len(self.targets.targets)
         bad = self.targets.bad
         if bad and not self.settings.keep_bad_targets:
             shown = "\n".join(f"  {line}" for line in bad[:BAD_LINES_SHOWN])
@@ -138,6 +140,9 @@ class SpiderSession:
             except (RecordFileError, OSError) as exc:
                 raise pytest.UsageError(f"--spider-baseline: {exc}") from None
         self.loaded = True
+        if xdist_controller:
+            # The controller measures nothing: it keeps the counts, not 10^6 targets.
+            self.targets.targets = []
         helper_settings.configure(
             helper_settings.HelperSettings(
                 tls_verify=self.settings.tls_verify,
@@ -451,7 +456,7 @@ class SpiderSession:
         targets, summary = self.targets, self.summary
         formats = ", ".join(sorted(set(targets.formats.values())))
         yield (
-            f"input: {len(targets.targets)} targets ({formats}), {targets.duplicates} "
+            f"input: {self.target_count} targets ({formats}), {targets.duplicates} "
             f"duplicate(s) measured once, {len(targets.bad)} bad line(s), "
             f"{summary.excluded} excluded, {summary.unaddressed} without address, "
             f"{summary.discarded} discarded"
@@ -480,7 +485,7 @@ class SpiderSession:
                 "version": __version__,
                 "options": to_builtin(dataclasses.asdict(self.settings)),
                 "counts": {
-                    "targets": len(targets.targets),
+                    "targets": self.target_count,
                     "bad_input": len(targets.bad),
                     "duplicates": targets.duplicates,
                     "excluded": self.summary.excluded,

@@ -40,6 +40,15 @@ def is_controller(config: pytest.Config) -> bool:
     return config.pluginmanager.getplugin("dsession") is not None
 
 
+def will_distribute(config: pytest.Config) -> bool:
+    """Known at configure time: this process is (or is about to be) an xdist controller."""
+    return (
+        not is_worker(config)
+        and config.getoption("dist", "no") != "no"
+        and not config.getoption("collectonly", False)
+    )
+
+
 def worker_stdin_copy(config: pytest.Config) -> str | None:
     """On a worker: the file holding what the controller read from stdin, if anything."""
     value = getattr(config, "workerinput", {}).get(STDIN_KEY)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from pytest_spider import (
     connect_tcp,
 )
 from pytest_spider.demo import DemoServers, Endpoint, write_target_list
+from pytest_spider.demo.servers import ipv6_loopback
 from pytest_spider.experiments.h2 import H2
 from pytest_spider.helpers import settings
 from pytest_spider.spider import experiment_args
@@ -56,15 +56,6 @@ def verify_tls(demo: DemoServers) -> Iterator[None]:
         yield
     finally:
         settings.configure(previous)
-
-
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 def fetch(endpoint: Endpoint, version: int, timeout: float = 2.0) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import xdist.scheduler.protocol
 from _pytest.junitxml import LogXML, xml_key  # the private names junit.py relies on
 from xdist.workermanage import parse_tx_spec_config
 
+from pytest_spider.collect import fixture_info
 from pytest_spider.xdist import (
     SHARE_KEY,
     STDIN_KEY,
@@ -42,6 +43,16 @@ def test_report_extra_attributes_survive_serialization(pytester: pytest.Pytester
     data = config.hook.pytest_report_to_serializable(config=config, report=report)
     back = config.hook.pytest_report_from_serializable(config=config, data=data)
     assert back.spider_output == record
+
+
+def test_function_items_share_a_fixture_closure(pytester: pytest.Pytester) -> None:
+    """collect.fixture_info: pytest.Function keeps its closure in _fixtureinfo and takes one."""
+    item = pytester.getitem("def test_func(tmp_path): pass")
+    assert isinstance(item, pytest.Function)
+    info = fixture_info(item)
+    assert "tmp_path" in info.names_closure
+    twin = pytest.Function.from_parent(item.parent, name="twin", callobj=item.obj, fixtureinfo=info)
+    assert fixture_info(twin) is info and twin.fixturenames == item.fixturenames
 
 
 def test_junitxml_exposes_its_logxml_under_xml_key() -> None:

@@ -10,28 +10,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import socket
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_spider.demo.servers import DemoServers, Endpoint, write_target_list
+from pytest_spider.demo.servers import DemoServers, Endpoint, ipv6_loopback, write_target_list
 
 #: Which servers each h2 mode measures; refuse and silent show offline in both.
 MODES = {
     "https": ("h2_tls", "h1_tls", "h2_broken_tls", "h1_broken_tls", "refuse", "silent"),
     "http": ("h2c", "h1", "h2_broken", "h1_broken", "refuse", "silent"),
 }
-
-
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_lab_demo(args.out, args.timeout, args.pytest_args)
     args.out.mkdir(parents=True, exist_ok=True)
-    hosts = ["127.0.0.1", *(["::1"] if _has_ipv6_loopback() else [])]
+    hosts = ["127.0.0.1", *(["::1"] if ipv6_loopback() else [])]
     worst = 0
     with contextlib.ExitStack() as stack:
         servers = []

@@ -30,6 +30,7 @@ import dataclasses
 import ipaddress
 import json
 import select
+import socket
 import subprocess
 import sys
 import tempfile
@@ -120,6 +121,16 @@ class DemoServers:
     ) -> None:
         self.endpoints = {}
         self._resources.close()
+
+
+def ipv6_loopback() -> bool:
+    """Whether this machine has an IPv6 loopback (::1) to serve on."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 def write_target_list(

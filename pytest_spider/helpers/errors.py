@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 from typing import Any, Final
 
-from pytest_spider.spider import CONN_FAILED, CONN_OK, CONN_TIMEOUT
+from pytest_spider.spider import CONN_FAILED, CONN_OK, CONN_SKIPPED, CONN_TIMEOUT
 
 TIMEOUT: Final = "timeout"
 REFUSED: Final = "refused"
@@ -88,6 +88,11 @@ def failure(error_class: str, message: str, **fields: Any) -> dict[str, Any]:
     """A failed flow result: PATHspider's state plus our error class and message."""
     state = CONN_TIMEOUT if error_class == TIMEOUT else CONN_FAILED
     return {"spdr_state": state, "error_class": error_class, "error": message, "sp": 0, **fields}
+
+
+def skipped(reason: str) -> dict[str, Any]:
+    """A connection not attempted (PATHspider's CONN_SKIPPED), and why."""
+    return {"spdr_state": CONN_SKIPPED, "sp": 0, "error_class": None, "error": reason}
 
 
 def success(**fields: Any) -> dict[str, Any]:

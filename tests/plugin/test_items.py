@@ -146,3 +146,14 @@ def test_unknown_experiment_name_is_a_usage_error(pytester: pytest.Pytester) -> 
     result = pytester.runpytest(f"--spider-targets={targets}", "--spider-experiment=nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown experiment 'nope' (known: *h2*)*"])
+
+
+def test_pass_counts_and_report_listings_survive_lean_reports(scripted: pytest.Pytester) -> None:
+    targets = _targets(scripted, "ok,ok", "ok,ok", "ok,fail")
+    plain = scripted.runpytest(f"--spider-targets={targets}", "experiments/")
+    plain.assert_outcomes(passed=2, failed=1)
+    listed = scripted.runpytest(f"--spider-targets={targets}", "experiments/", "-rA")
+    listed.stdout.fnmatch_lines(["PASSED experiments/scripted.py::Scripted[[]198.18.0.1*"])
+    timed = scripted.runpytest(f"--spider-targets={targets}", "experiments/", "--durations=0",
+                               "--durations-min=0")  # fmt: skip
+    timed.stdout.fnmatch_lines(["*setup*Scripted[[]198.18.0.1*", "*teardown*Scripted*"])

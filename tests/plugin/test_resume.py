@@ -63,3 +63,39 @@ def test_resume_needs_an_output_file(scripted: pytest.Pytester) -> None:
     targets = write_targets(scripted.path / "t.ndjson", scripted_targets("ok,ok"))
     result = scripted.runpytest(f"--spider-targets={targets}", "--spider-resume", "experiments/")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_large_list_runs_in_batches_into_one_output(scripted: pytest.Pytester) -> None:
+    """The documented way for 10^6 targets: memory bounded by the batch, one merged file."""
+    everything = scripted_targets(*["ok,ok"] * 30)
+    out = scripted.path / "campaign.ndjson"
+    for number, start in enumerate(range(0, 30, 10)):
+        batch = write_targets(
+            scripted.path / f"batch-{number}.ndjson", everything[start : start + 10]
+        )
+        result = scripted.runpytest(
+            f"--spider-targets={batch}", f"--spider-output={out}", "--spider-resume",
+            "experiments/",
+        )  # fmt: skip
+        result.assert_outcomes(passed=10)
+    records, metadata = read_output(out)
+    assert [r["dip"] for r in records] == [t["dip"] for t in everything]
+    assert len(metadata) == 3
+
+
+def test_ctrl_c_stops_measuring_and_keeps_what_finished(scripted: pytest.Pytester) -> None:
+    targets = write_targets(scripted.path / "t.ndjson", scripted_targets(*["sleep,ok"] * 200))
+    out = scripted.path / "out.ndjson"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--spider-targets={targets}",
+         f"--spider-output={out}", "--spider-concurrency=4", "experiments/"],
+        cwd=scripted.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while _lines(out) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    assert run.wait(timeout=15) == pytest.ExitCode.INTERRUPTED
+    records, metadata = read_output(out)
+    assert 4 <= len(records) < 200
+    assert len(metadata) == 1  # the campaign still describes itself
