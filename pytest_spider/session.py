@@ -236,6 +236,15 @@ class SpiderSession:
         if plan is not None:
             self.planned = True
             self.engine.plan(self._plan(plan))
+            if len(plan) < len(items):
+                # An xdist worker collected every item but runs only its share.
+                mine = set(map(id, plan))
+                for item in items:
+                    if id(item) not in mine and CASE_KEY in item.stash:
+                        del item.stash[CASE_KEY]
+        # From here on the items hold what they measure; the lists of all of it can go.
+        self._cases.clear()
+        self.targets.targets = []
 
     def _process_rate(self) -> float | None:
         """This process's part of ``--spider-rate``: the workers share it evenly."""
