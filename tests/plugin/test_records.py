@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +74,16 @@ def pytest_spider_record(record, config):
     ]
 
 
+def _junit(pytester: pytest.Pytester, family: str) -> Path:
+    """Run the scripted campaign with --junitxml in the given junit_family."""
+    junit = pytester.path / "junit.xml"
+    pytester.runpytest(
+        f"--spider-targets={_targets(pytester)}", f"--junitxml={junit}",
+        "-o", f"junit_family={family}", "experiments/",
+    )  # fmt: skip
+    return junit
+
+
 def _testcases(xml_path: str) -> dict[str, ET.Element]:
     root = ET.parse(xml_path).getroot()
     return {tc.attrib["name"]: tc for tc in root.iter("testcase")}
@@ -81,15 +92,7 @@ def _testcases(xml_path: str) -> dict[str, ET.Element]:
 def test_junit_xunit1_testcases_carry_conditions_and_connection_states(
     scripted: pytest.Pytester,
 ) -> None:
-    junit = scripted.path / "junit.xml"
-    scripted.runpytest(
-        f"--spider-targets={_targets(scripted)}",
-        f"--junitxml={junit}",
-        "-o",
-        "junit_family=xunit1",
-        "experiments/",
-    )
-    cases = _testcases(str(junit))
+    cases = _testcases(str(_junit(scripted, "xunit1")))
     broken = cases["Scripted[198.18.0.2:80 t1.example]"]
     props = {p.attrib["name"]: p.attrib["value"] for p in broken.iter("property")}
     assert props == {
@@ -104,14 +107,7 @@ def test_junit_xunit1_testcases_carry_conditions_and_connection_states(
 def test_junit_xunit2_stays_valid_with_properties_at_suite_level(
     scripted: pytest.Pytester,
 ) -> None:
-    junit = scripted.path / "junit.xml"
-    scripted.runpytest(
-        f"--spider-targets={_targets(scripted)}",
-        f"--junitxml={junit}",
-        "-o",
-        "junit_family=xunit2",
-        "experiments/",
-    )
+    junit = _junit(scripted, "xunit2")
     root = ET.parse(junit).getroot()
     # The xunit2 schema has no <properties> inside a testcase.
     assert all(tc.find("properties") is None for tc in root.iter("testcase"))
