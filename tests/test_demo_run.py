@@ -26,8 +26,9 @@ def test_demo_measures_every_outcome_in_both_modes(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
-    # A broken path is among the servers, so pytest's gate says 1, as it should.
-    assert run.returncode == 1, run.stdout + run.stderr
+    # A broken path is among the servers (pytest said 1); the demo itself succeeded.
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "FAILED" in run.stdout
     assert "spider summary" in run.stdout
     for mode in ("https", "http"):
         lines = (tmp_path / "demo" / f"h2-{mode}.ndjson").read_text().splitlines()

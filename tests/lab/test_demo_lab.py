@@ -35,8 +35,9 @@ def test_lab_demo_measures_every_experiment(tmp_path: Path) -> None:
         timeout=180,
         check=False,
     )
-    # Some paths of the lab are broken on purpose (ecn_drop, udp_drop for h3): pytest says 1.
-    assert run.returncode == 1, run.stdout[-5000:] + run.stderr[-3000:]
+    # Some lab paths are broken on purpose (ecn_drop, udp_drop for h3): pytest says 1 for
+    # those; the demo command itself succeeded.
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-3000:]
     assert run.stdout.count("spider summary") == len(PLAN) + 1
     folder = tmp_path / "lab"
     for experiment, connect, reach in PLAN:
