@@ -27,8 +27,7 @@ from pytest_spider.collect import (
     looks_like_experiment,
     parametrize_tests,
 )
-from pytest_spider.reporting.lean import LeanReports
-from pytest_spider.reporting.progress import ProgressLine, quiet_status
+from pytest_spider.reporting.hooks import ReportingHooks
 from pytest_spider.session import SESSION_KEY, SpiderSession
 
 
@@ -46,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = options.SpiderSettings.from_config(config)
     spider = SpiderSession(config, settings, writes=not xdist.is_worker(config))
     config.stash[SESSION_KEY] = spider
-    hooks = ControllerHooks(spider)
+    hooks = ReportingHooks(spider)
     config.pluginmanager.register(hooks, "pytest-spider-session")
     if not settings.active:
         if settings.experiments:
@@ -199,71 +198,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 # A plain-builtins attribute: pytest-xdist ships it to the controller.
                 report.spider_output = output  # type: ignore[attr-defined]
     return report
-
-
-class ControllerHooks:
-    """Hooks that need the run's spider and run where records are written."""
-
-    def __init__(self, spider: SpiderSession) -> None:
-        self.spider = spider
-        self.progress: ProgressLine | None = None
-        self.lean = LeanReports(spider.config, xdist.is_worker(spider.config))
-
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        if self.spider.settings.active and self.spider.writes:
-            self.progress = ProgressLine.for_config(session.config)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if self.progress is not None:
-            self.progress.total = len(session.items)
-
-    def count_collected(self, items: int, each: bool) -> None:
-        """A worker's collection (controller): the total is one, or one per vantage."""
-        if self.progress is not None and (each or not self.progress.total):
-            self.progress.total += items
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
-        """With the progress line, spider items print no letter of their own."""
-        if self.progress is not None and "spider" in report.keywords:
-            return quiet_status(report)
-        return None
-
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
-        """Emit records before junitxml reads the testcase's properties; then drop them.
-
-        pytest keeps every report until the end of the run; without its record, a report of
-        a million-target campaign stays small.
-        """
-        output = getattr(report, "spider_output", None)
-        if output is not None:
-            self.spider.emit(report, output)
-        if self.progress is not None and report.when == "teardown":
-            in_flight = output.get("in_flight") if output else None
-            self.progress.item_done(xdist.report_worker(report), in_flight)
-        try:
-            return (yield)
-        finally:
-            if output is not None:
-                del report.spider_output
-            if "spider" in report.keywords:
-                self.lean.forget(report)
-
-    def pytest_keyboard_interrupt(self) -> None:
-        self.spider.stop()
-
-    def pytest_sessionfinish(self) -> None:
-        if self.progress is not None:
-            self.progress.finish()
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        lines = list(self.spider.summary_lines())
-        if lines:
-            terminalreporter.write_sep("=", "spider summary")
-            for line in lines:
-                terminalreporter.write_line(line)
-
-    def pytest_unconfigure(self) -> None:
-        self.spider.close()
