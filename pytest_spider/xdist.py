@@ -155,7 +155,8 @@ class ShareScheduling:
                 f"{node.gateway.id} collected other items than the first worker: every worker "
                 "must see the same target lists and experiments"
             )
-        self.node2collection[node] = list(collection)
+        # Identical for every worker: one copy of 10^5 node ids serves them all.
+        self.node2collection[node] = first if first is not None else list(collection)
 
     def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
         self.node2pending[node].remove(item_index)
