@@ -179,7 +179,6 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         return (yield)
     finally:
-        spider.release(item)
         if item.session.shouldstop or item.session.shouldfail:
             spider.stop()
 

@@ -261,7 +261,7 @@ class SpiderSession:
         order: list[Case] = []
         for item in items:
             case = item.stash.get(CASE_KEY, None)
-            if case is None or case.skip_reason or "spider_flows" not in _fixturenames(item):
+            if case is None or not _consumes(item, case):
                 continue
             if case.key not in consumers:
                 order.append(case)
@@ -297,14 +297,6 @@ class SpiderSession:
         if outcome.value.discarded:
             pytest.skip(DISCARDED)
         return outcome.value
-
-    def release(self, item: pytest.Item) -> None:
-        """An item that never took its measurement (setup failed early) frees it."""
-        case = item.stash.get(CASE_KEY, None)
-        if self.engine is None or case is None or OUTCOME_KEY in item.stash:
-            return
-        if "spider_flows" in _fixturenames(item) and not case.skip_reason:
-            self.engine.release(case.key)
 
     def stop(self) -> None:
         """Measure nothing more (``-x``, ``--maxfail``, interrupted)."""
@@ -430,7 +422,15 @@ class SpiderSession:
         }
 
     def forget(self, item: pytest.Item) -> None:
-        """Let a finished item's measurement go: pytest keeps items to the end of the run."""
+        """A finished item lets its measurement go: pytest keeps items to the end of the run.
+
+        One that never took its measurement (its setup failed first) still counts as a
+        consumer of it, so it releases it here, or the engine would hold it forever.
+        """
+        case = item.stash.get(CASE_KEY, None)
+        took = OUTCOME_KEY in item.stash
+        if self.engine is not None and case is not None and not took and _consumes(item, case):
+            self.engine.release(case.key)
         stash = item.stash
         for key in (OUTCOME_KEY, RECORD_KEY, RESULT_KEY, NOTE_KEY):
             if key in stash:  # type: ignore[misc]  # the keys differ in value type
@@ -527,9 +527,10 @@ class SpiderSession:
                 )
 
 
-def _fixturenames(item: pytest.Item) -> Sequence[str]:
+def _consumes(item: pytest.Item, case: Case) -> bool:
+    """The item takes its case's measurement from the engine (so the engine counts it)."""
     names: Sequence[str] = getattr(item, "fixturenames", ())
-    return names
+    return "spider_flows" in names and not case.skip_reason
 
 
 def _conn_fixture(name: str) -> Any:

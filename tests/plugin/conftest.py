@@ -25,6 +25,7 @@ STATES = {"ok": CONN_OK, "fail": CONN_FAILED, "timeout": CONN_TIMEOUT, "discard"
 
 
 RUNNING = [0]
+CALLS = {}
 LOCK = threading.Lock()
 
 
@@ -32,14 +33,15 @@ def _play(job, config):
     with LOCK:
         RUNNING[0] += 1
         concurrent = RUNNING[0]
+        CALLS[job["dip"], config] = calls = CALLS.get((job["dip"], config), 0) + 1
     try:
-        return _step(job, config, concurrent)
+        return _step(job, config, concurrent, calls)
     finally:
         with LOCK:
             RUNNING[0] -= 1
 
 
-def _step(job, config, concurrent):
+def _step(job, config, concurrent, calls):
     step = job.get("script", "ok,ok").split(",")[config]
     if step == "sleep":
         time.sleep(0.3)
@@ -53,7 +55,7 @@ def _step(job, config, concurrent):
     error = None if step == "ok" else "timeout" if step == "timeout" else "refused"
     return {"spdr_state": STATES[step], "sp": 1000 + config, "error_class": error,
             "error": None if error is None else "scripted " + step, "blob": b"\\xffbytes",
-            "concurrent": concurrent}
+            "concurrent": concurrent, "calls": calls}
 
 
 class Scripted(DesynchronizedSpider, PluggableSpider):

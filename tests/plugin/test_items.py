@@ -108,6 +108,7 @@ def test_plain_tests_in_an_experiment_module_run_per_target(scripted: pytest.Pyt
 def test_baseline_port(spider_target, conn_base, spider_record):
     assert spider_target.dip.startswith("198.18.")
     assert conn_base["sp"] == 1000
+    assert conn_base["calls"] == 1  # the experiment item's measurement, not a second one
     assert spider_record["conditions"] == ["scripted.connectivity.works"]
 """
     )
