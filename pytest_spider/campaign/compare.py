@@ -147,10 +147,6 @@ class Comparison:
     def regressions(self) -> int:
         return self.counts[REGRESSION]
 
-    def baseline_lookup(self, key: Key) -> Conditions | None:
-        """The baseline's conditions for a key (None: not in the baseline)."""
-        return self.baseline.lookup(key)
-
     def _add(self, kind: str, packed: str, old: Conditions | None, new: Conditions | None) -> None:
         self.counts[kind] += 1
         if kind != UNCHANGED:

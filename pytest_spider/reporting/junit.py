@@ -12,14 +12,13 @@ only, and ``tests/test_junit.py`` pins it.
 from __future__ import annotations
 
 import pytest
+from _pytest.junitxml import xml_key
 
 from pytest_spider.record import Record, properties
 
 
 def add_record(config: pytest.Config, report: pytest.TestReport, record: Record) -> None:
     """Attach a record's properties to the testcase (or the suite for xunit2)."""
-    from _pytest.junitxml import xml_key
-
     xml = config.stash.get(xml_key, None)
     if xml is None:
         return

@@ -47,8 +47,8 @@ def test_every_kind_of_difference_between_two_campaign_files() -> None:
     assert [row.key.dip for row in result.rows["new"]] == ["198.18.2.7", "198.18.2.9"]
     assert result.rows["vanished"][0].new is None
     assert "unchanged" not in result.rows  # counted, never kept
-    assert result.baseline_lookup(key("198.18.2.3")) == frozenset(BROKEN)
-    assert result.baseline_lookup(key("198.18.2.7")) is None
+    assert result.baseline.lookup(key("198.18.2.3")) == frozenset(BROKEN)
+    assert result.baseline.lookup(key("198.18.2.7")) is None
 
 
 def test_vantage_and_experiment_are_part_of_the_identity() -> None:
