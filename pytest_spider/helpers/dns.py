@@ -17,7 +17,6 @@ from typing import Any, Final
 import dns.edns
 import dns.exception
 import dns.message
-import dns.query
 import dns.rcode
 import dns.rdatatype
 
@@ -104,6 +103,10 @@ def resolve_addresses(
     questions, whatever the rcodes: ``dns_addresses`` holds the addresses found (possibly none),
     ``dns_rcodes`` the rcode per record type.
     """
+    # Imported here: dnspython's query module loads its QUIC and asyncio support, a tenth
+    # of a second at every pytest start that only DNS lookups need to pay.
+    import dns.query
+
     host, port = server
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     bind = None if source is None else source[1 if family == socket.AF_INET6 else 0]
