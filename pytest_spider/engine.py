@@ -7,7 +7,9 @@ loop with ``concurrency`` worker threads; each item then only takes its finished
 
 What is held stays bounded: at most ``lookahead`` sequences are planned-but-not-taken at
 once (queued, in flight, or finished and waiting), and a result is dropped as soon as its
-last consumer has taken it. No pytest imports here: the plugin (or an xdist worker) drives it.
+last consumer has taken it. Planned tasks announce when they finish (:meth:`Engine.finished`)
+so that the run loop can take finished results first rather than wait in plan order behind a
+dead target. No pytest imports here: the plugin (or an xdist worker) drives it.
 """
 
 from __future__ import annotations
@@ -43,14 +45,17 @@ class Outcome(Generic[T]):
 class _Slot(Generic[T]):
     """A planned task and, once done, its outcome."""
 
-    __slots__ = ("consumers", "done", "outcome", "started", "task")
+    __slots__ = ("announce", "consumers", "done", "outcome", "started", "task")
 
-    def __init__(self, task: Task[T]) -> None:
+    def __init__(self, task: Task[T], announce: bool) -> None:
         self.task = task
         self.consumers = task.consumers
         self.done = threading.Event()
         self.started: float | None = None
         self.outcome: Outcome[T] | None = None
+        #: Put the key on the finished queue when done (planned tasks: the run loop
+        #: follows their order).
+        self.announce = announce
 
 
 class Engine(Generic[T]):
@@ -74,6 +79,7 @@ class Engine(Generic[T]):
         self.lookahead = max(lookahead, concurrency)
         self.hang_after = hang_after
         self._queue: queue.SimpleQueue[_Slot[T] | None] = queue.SimpleQueue()
+        self._finished: queue.SimpleQueue[Hashable] = queue.SimpleQueue()
         self._slots: dict[Hashable, _Slot[T]] = {}
         self._plan: Iterator[Task[T]] = iter(())
         self._lock = threading.Lock()
@@ -95,10 +101,10 @@ class Engine(Generic[T]):
             task = next(self._plan, None)
             if task is None:
                 return
-            self._submit(task)
+            self._submit(task, announce=True)
 
-    def _submit(self, task: Task[T]) -> _Slot[T]:
-        slot = _Slot(task)
+    def _submit(self, task: Task[T], announce: bool = False) -> _Slot[T]:
+        slot = _Slot(task, announce)
         self._slots[task.key] = slot
         self._queue.put(slot)
         return slot
@@ -133,6 +139,8 @@ class Engine(Generic[T]):
                     self.in_flight -= 1
                     self.completed += 1
                 slot.done.set()
+                if slot.announce:
+                    self._finished.put(slot.task.key)
 
     def _pace(self) -> None:
         """Wait for this thread's turn under the rate limit (no wait without one)."""
@@ -169,6 +177,20 @@ class Engine(Generic[T]):
             if not self._threads:
                 self._start_threads(self.concurrency)
             self._submit(task)
+
+    def finished(self, timeout: float) -> list[Hashable]:
+        """Keys of planned tasks finished since the last call, waiting up to ``timeout`` s
+        for the first one (none: an empty list)."""
+        keys: list[Hashable] = []
+        try:
+            keys.append(
+                self._finished.get(timeout=timeout) if timeout > 0 else self._finished.get_nowait()
+            )
+            while True:
+                keys.append(self._finished.get_nowait())
+        except queue.Empty:
+            pass
+        return keys
 
     def release(self, key: Hashable) -> None:
         """One consumer of ``key`` is done with it (taken or never needed)."""

@@ -28,6 +28,7 @@ from pytest_spider.collect import (
     parametrize_tests,
 )
 from pytest_spider.reporting.hooks import ReportingHooks
+from pytest_spider.runorder import run_items
 from pytest_spider.session import SESSION_KEY, SpiderSession
 
 
@@ -170,6 +171,20 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, Any]:
         return (yield)
     finally:
         spider.stop()
+
+
+@pytest.hookimpl(tryfirst=True, specname="pytest_runtestloop")
+def pytest_runtestloop_finished_first(session: pytest.Session) -> bool | None:
+    """In one process, run items whose measurements have finished first (``runorder``)."""
+    if session.config.option.collectonly or (
+        session.testsfailed and not session.config.option.continue_on_collection_errors
+    ):
+        return None  # pytest's own loop reports these
+    order = session.config.stash[SESSION_KEY].run_order(session.items)
+    if order is None:
+        return None
+    run_items(session, order)
+    return True
 
 
 @pytest.hookimpl(wrapper=True)

@@ -48,10 +48,11 @@ from pytest_spider.reporting import junit
 from pytest_spider.reporting.ndjson import NdjsonWriter
 from pytest_spider.reporting.summary import Summary
 from pytest_spider.resume import recorded
+from pytest_spider.runorder import run_order
 from pytest_spider.spider import Spider, experiment_args
 from pytest_spider.targets import Target, TargetFileError, TargetList, load_targets
 from pytest_spider.verdict import judge
-from pytest_spider.xdist import worker_vantage
+from pytest_spider.xdist import is_worker, worker_vantage
 
 SESSION_KEY = pytest.StashKey["SpiderSession"]()
 #: What a finished experiment item hands to the writing process.
@@ -100,6 +101,8 @@ class SpiderSession:
         self.target_count = 0
         #: The engine knows up front what runs here (else: on demand, one item ahead).
         self.planned = False
+        #: Keys of the planned measurements: the engine announces each when it finishes.
+        self._measured: set[Hashable] = set()
         #: Items the output already has records of (--spider-resume).
         self.done: set[tuple[str, str]] = set()
         #: Where this process measures from, recorded with every record.
@@ -267,7 +270,24 @@ class SpiderSession:
                 order.append(case)
                 consumers[case.key] = 0
             consumers[case.key] += 1
+        self._measured = set(consumers)
         return (self._task(case, consumers[case.key]) for case in order)
+
+    def run_order(
+        self, items: Sequence[pytest.Item]
+    ) -> Iterator[tuple[pytest.Item, pytest.Item | None]] | None:
+        """``items`` in the order to run them, finished measurements first (see ``runorder``);
+        ``None`` where pytest's own order stands (nothing planned, or an xdist worker)."""
+        if self.engine is None or not self.planned or is_worker(self.config):
+            return None
+        return run_order(
+            items,
+            key_of=_case_key,
+            parent_of=lambda item: item.parent,
+            measured=self._measured.__contains__,
+            engine=self.engine,
+            patience=self.engine.hang_after,
+        )
 
     def prefetch(self, item: pytest.Item | None) -> None:
         """Without a plan (xdist's own scheduling), start the next item's sequence early."""
@@ -525,6 +545,11 @@ class SpiderSession:
                     baseline_paths=[self.settings.baseline] if self.settings.baseline else (),
                     fail_globs=self.settings.fail_on,
                 )
+
+
+def _case_key(item: pytest.Item) -> Hashable | None:
+    case = item.stash.get(CASE_KEY, None)
+    return None if case is None else case.key
 
 
 def _consumes(item: pytest.Item, case: Case) -> bool:
