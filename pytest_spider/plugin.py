@@ -175,12 +175,25 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, Any]:
 
 @pytest.hookimpl(tryfirst=True, specname="pytest_runtestloop")
 def pytest_runtestloop_finished_first(session: pytest.Session) -> bool | None:
-    """In one process, run items whose measurements have finished first (``runorder``)."""
-    if session.config.option.collectonly or (
-        session.testsfailed and not session.config.option.continue_on_collection_errors
+    """Run items whose measurements have finished first (``runorder``).
+
+    In one process this is the run loop; on an xdist worker, xdist's loop runs the share in
+    that order.
+    """
+    config = session.config
+    if config.option.collectonly or (
+        session.testsfailed and not config.option.continue_on_collection_errors
     ):
         return None  # pytest's own loop reports these
-    order = session.config.stash[SESSION_KEY].run_order(session.items)
+    spider = config.stash[SESSION_KEY]
+    if not spider.planned:
+        return None
+    if xdist.is_worker(config):
+        xdist.hand_out_in_order(
+            config, session, lambda share: (item for item, _ in spider.run_order(share) or ())
+        )
+        return None
+    order = spider.run_order(session.items)
     if order is None:
         return None
     run_items(session, order)

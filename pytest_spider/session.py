@@ -52,7 +52,7 @@ from pytest_spider.runorder import run_order
 from pytest_spider.spider import Spider, experiment_args
 from pytest_spider.targets import Target, TargetFileError, TargetList, load_targets
 from pytest_spider.verdict import judge
-from pytest_spider.xdist import is_worker, worker_vantage
+from pytest_spider.xdist import worker_vantage
 
 SESSION_KEY = pytest.StashKey["SpiderSession"]()
 #: What a finished experiment item hands to the writing process.
@@ -277,8 +277,8 @@ class SpiderSession:
         self, items: Sequence[pytest.Item]
     ) -> Iterator[tuple[pytest.Item, pytest.Item | None]] | None:
         """``items`` in the order to run them, finished measurements first (see ``runorder``);
-        ``None`` where pytest's own order stands (nothing planned, or an xdist worker)."""
-        if self.engine is None or not self.planned or is_worker(self.config):
+        ``None`` where nothing was planned, so pytest's own order stands."""
+        if self.engine is None or not self.planned:
             return None
         return run_order(
             items,

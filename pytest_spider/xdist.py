@@ -9,13 +9,19 @@ Share scheduling: xdist's load scheduling shows each worker only a few items ahe
 for a worker's engine to keep its connections in flight. :class:`ShareScheduling` hands every
 worker its whole share at the start instead, and the worker computes the same share from the
 same collection (:func:`shares`), so it can plan its engine over all of it.
+
+Run order on a worker: xdist's worker loop runs items in the order its queue of indices
+hands them out. :func:`hand_out_in_order` wraps that queue (``WorkerInteractor.torun``, the
+one private interface used here) so that a worker, like a single process, runs first the
+items whose measurements have finished.
 """
 
 from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +112,80 @@ def planned_items(config: pytest.Config, items: Sequence[pytest.Item]) -> list[p
     if index >= count:  # a replacement for a crashed worker: its work is not known up front
         return None
     return [items[i] for i in shares([item.nodeid for item in items], count)[index]]
+
+
+class _InOrderQueue:
+    """Stands in for a worker's queue of item indices, handing out its share in run order.
+
+    The controller sends a worker's whole share at once (then, for share and each
+    scheduling, the shutdown marker). Once every planned index has arrived they are handed out
+    in ``order``; anything else (more indices, the shutdown marker) passes through as sent.
+    If what arrives is not the plan, the indices go out as they came.
+    """
+
+    def __init__(
+        self,
+        queue: Any,
+        plan: dict[int, pytest.Item],
+        order: Callable[[list[pytest.Item]], Iterator[pytest.Item]],
+    ) -> None:
+        self._queue = queue
+        self._plan = plan
+        self._order = order
+        self._ordered: Iterator[int] | None = None
+
+    def put(self, index: Any) -> None:
+        self._queue.put(index)
+
+    def get(self) -> Any:
+        if self._ordered is None:
+            self._ordered = self._receive()
+        index = next(self._ordered, None)
+        return self._queue.get() if index is None else index
+
+    def _receive(self) -> Iterator[int]:
+        arrived: deque[Any] = deque()
+        while len(arrived) < len(self._plan):
+            index = self._queue.get()
+            arrived.append(index)
+            if not isinstance(index, int) or index not in self._plan:
+                return iter(arrived)
+        if sorted(arrived) != sorted(self._plan):
+            return iter(arrived)
+        position = {id(item): index for index, item in self._plan.items()}
+        items = [self._plan[index] for index in arrived]
+        return (position[id(item)] for item in self._order(items))
+
+    def __getattr__(self, name: str) -> Any:  # lock(), replace(): xdist's other uses
+        return getattr(self._queue, name)
+
+
+def hand_out_in_order(
+    config: pytest.Config,
+    session: pytest.Session,
+    order: Callable[[list[pytest.Item]], Iterator[pytest.Item]],
+) -> bool:
+    """On a worker whose share is known up front, make xdist's loop run it in ``order``.
+
+    Returns False (and changes nothing) where the share is not known or the worker loop is
+    not the one this was written against.
+    """
+    plan = planned_items(config, session.items)
+    interactor = next(
+        (
+            plugin
+            for plugin in config.pluginmanager.get_plugins()
+            if type(plugin).__name__ == "WorkerInteractor" and hasattr(plugin, "torun")
+        ),
+        None,
+    )
+    if plan is None or interactor is None:
+        return False
+    index_of = {id(item): index for index, item in enumerate(session.items)}
+    interactor.torun = _InOrderQueue(
+        interactor.torun, {index_of[id(item)]: item for item in plan}, order
+    )
+    return True
 
 
 class ShareScheduling:

@@ -1,8 +1,9 @@
 """Pins for the few interfaces of pytest and pytest-xdist that are not public API.
 
 If an upgrade breaks one of these, this file says which, before a campaign loses records.
-Used by: pytest_spider/xdist.py, pytest_spider/reporting/junit.py, plugin.py (records ride
-on the teardown report as an extra attribute).
+Used by: pytest_spider/xdist.py (the scheduler and the worker's queue of indices),
+pytest_spider/reporting/junit.py, plugin.py (records ride on the teardown report as an extra
+attribute).
 """
 
 from __future__ import annotations
@@ -110,3 +111,16 @@ def pytest_sessionstart(session):
     pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=1)
     assert (pytester.path / "role-controller").read_text() == "x"
     assert (pytester.path / "role-worker").read_text() == "xx"
+
+
+def test_xdist_worker_loop_takes_indices_from_its_torun_queue() -> None:
+    """xdist.hand_out_in_order: the worker loop asks ``self.torun.get()`` for each next index
+    and the command handler fills it with ``self.torun.put``."""
+    import xdist.remote
+
+    interactor = xdist.remote.WorkerInteractor
+    assert "self.torun = " in inspect.getsource(interactor.__init__)
+    assert "self.torun.get()" in inspect.getsource(interactor.pytest_runtestloop)
+    assert "self.torun.get()" in inspect.getsource(interactor.run_one_test)
+    assert "self.torun.put(" in inspect.getsource(interactor.handle_command)
+    assert {"get", "put"} <= set(dir(xdist.remote.TestQueue))

@@ -71,3 +71,22 @@ def test_reordered_run_still_stops_at_the_first_failure(scripted: pytest.Pyteste
     # The failing target finished long before the slow one and ended the run.
     assert records[-1]["dip"] == "198.18.0.2"
     assert "198.18.0.1" not in {r["dip"] for r in records}
+
+
+def test_xdist_workers_run_their_share_finished_first(scripted: pytest.Pytester) -> None:
+    # Shares are dealt round-robin, so each of the two workers gets one slow target first.
+    targets = write_targets(
+        scripted.path / "t.ndjson", scripted_targets("sleep,ok", "sleep,ok", *["ok,ok"] * 10)
+    )
+    out = scripted.path / "out.ndjson"
+    result = scripted.runpytest_subprocess(
+        f"--spider-targets={targets}", f"--spider-output={out}", "experiments/", "-n", "2"
+    )
+    result.assert_outcomes(passed=12)
+    records = read_records(out)
+    assert sorted(r["dip"] for r in records) == sorted(f"198.18.0.{i}" for i in range(1, 13))
+    # Worker gw0 measured the odd addresses, gw1 the even ones: each reported its slow one last.
+    last = [int(r["dip"].rsplit(".", 1)[1]) for r in records]
+    assert [n for n in last if n % 2][-1] == 1
+    assert [n for n in last if not n % 2][-1] == 2
+    assert all(flow["calls"] == 1 for r in records for flow in r["flow_results"])
