@@ -144,7 +144,9 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=2000, help="distinct targets")
     parser.add_argument("--dead", type=float, default=0.1, help="share of blackholed targets")
     parser.add_argument("--timeout", type=float, default=2.0, help="--spider-timeout")
-    parser.add_argument("--concurrency", type=int, default=100, help="--spider-concurrency")
+    parser.add_argument(
+        "--concurrency", type=int, default=500, help="--spider-concurrency (its default: 500)"
+    )
     parser.add_argument("-n", type=int, default=0, help="pytest-xdist workers (0: none)")
     parser.add_argument("--seed", type=int, default=1, help="shuffle seed")
     parser.add_argument(

@@ -93,7 +93,6 @@ class Engine(Generic[T]):
     def plan(self, tasks: Iterable[Task[T]]) -> None:
         """Set the run order and start working ahead on it."""
         self._plan = iter(tasks)
-        self._start_threads(self.concurrency)
         self._refill()
 
     def _refill(self) -> None:
@@ -106,6 +105,9 @@ class Engine(Generic[T]):
     def _submit(self, task: Task[T], announce: bool = False) -> _Slot[T]:
         slot = _Slot(task, announce)
         self._slots[task.key] = slot
+        if len(self._threads) < self.concurrency:
+            # Threads start with the work: a three-target run needs three, not hundreds.
+            self._start_threads(1)
         self._queue.put(slot)
         return slot
 
@@ -164,8 +166,6 @@ class Engine(Generic[T]):
         if slot is None:
             if task is None:
                 raise KeyError(f"{key!r} is not planned")
-            if not self._threads:
-                self._start_threads(self.concurrency)
             slot = self._submit(task)
         outcome = self._wait(slot)
         self.release(key)
@@ -174,8 +174,6 @@ class Engine(Generic[T]):
     def prefetch(self, task: Task[T]) -> None:
         """Start ``task`` now if it is not planned already (for callers without a plan)."""
         if task.key not in self._slots and not self._stopped:
-            if not self._threads:
-                self._start_threads(self.concurrency)
             self._submit(task)
 
     def finished(self, timeout: float) -> list[Hashable]:
