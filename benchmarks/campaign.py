@@ -64,12 +64,19 @@ def _write_targets(
     return dead
 
 
-def _records(output: Path) -> int:
-    """Records in the output, the campaign metadata line left out."""
+def _records(output: Path) -> tuple[int, float | None]:
+    """Records in the output (the campaign metadata line left out), and the campaign's
+    duration from that line: configure to end, without the interpreter's start-up."""
     if not output.exists():
-        return 0
+        return 0, None
+    count, duration = 0, None
     with output.open() as lines:
-        return sum(1 for line in lines if not line.startswith('{"spider_campaign"'))
+        for line in lines:
+            if line.startswith('{"spider_campaign"'):
+                duration = float(json.loads(line)["spider_campaign"]["duration"])
+            else:
+                count += 1
+    return count, duration
 
 
 def run(args: argparse.Namespace) -> None:
@@ -119,7 +126,7 @@ def run(args: argparse.Namespace) -> None:
         stop.set()
         sampler.join()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        records = _records(output)
+        records, campaign = _records(output)
         tail = out.decode(errors="replace").strip().splitlines()[-12:]
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         print("\n".join(tail))
@@ -132,6 +139,11 @@ def run(args: argparse.Namespace) -> None:
         print(f"records written     {records}")
         print(f"wall                {wall:.2f} s")
         print(f"targets/s           {args.targets / wall:.0f}")
+        if campaign:
+            print(
+                f"campaign            {campaign:.2f} s, {args.targets / campaign:.0f} targets/s "
+                "(its metadata line: pytest's start-up left out)"
+            )
         print(f"CPU per target      {cpu * 1000 / args.targets:.2f} ms (user+sys, process tree)")
         print(f"peak RSS, largest   {after.ru_maxrss / 1024:.0f} MiB (one process)")
         print(f"peak RSS, tree sum  {peak_tree / 1024:.0f} MiB (sampled every 50 ms)")

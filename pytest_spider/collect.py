@@ -38,11 +38,13 @@ class Case:
     experiment: type[Spider]
     target: Target
     skip_reason: str | None = None
+    #: Identity of the measurement, shared by every item of this target x experiment. Made
+    #: once: the engine, the plan and the run order all hold it, 10^5 times over.
+    key: Hashable = dataclasses.field(init=False, compare=False, repr=False)
 
-    @property
-    def key(self) -> Hashable:
-        """Identity of the measurement, shared by every item of this target x experiment."""
-        return (self.experiment.__module__, self.experiment.__qualname__, self.target.key)
+    def __post_init__(self) -> None:
+        key = (self.experiment.__module__, self.experiment.__qualname__, self.target.key)
+        object.__setattr__(self, "key", key)
 
 
 #: Per-item facts, set at collection (experiment items) or from the parametrization.

@@ -225,6 +225,11 @@ class Engine(Generic[T]):
         self._slots.clear()
 
     @property
+    def threads(self) -> int:
+        """Worker threads started so far (replacements for stuck ones included)."""
+        return len(self._threads)
+
+    @property
     def held(self) -> int:
         """Planned sequences not yet released: queued, in flight or waiting to be taken."""
         return len(self._slots)

@@ -130,7 +130,11 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """--spider-resume: what the output already records is deselected, not measured again."""
+    """--spider-resume: what the output already records is deselected, not measured again.
+
+    On an xdist worker under share scheduling, only its share of the plain tests stays.
+    """
+    xdist.keep_share(config, items, lambda item: CASE_KEY in item.stash)
     spider = config.stash[SESSION_KEY]
     done = spider.already_recorded(items)
     if done:
@@ -165,8 +169,8 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, Any]:
         config = session.config
         # A worker plans what its scheduling tells it up front (its share, or all under
         # --dist each); with xdist's own load scheduling it cannot plan, and measures on demand.
-        plan = xdist.planned_items(config, session.items) if xdist.is_worker(config) else None
-        spider.start(session.items, session.items if not xdist.is_worker(config) else plan)
+        ahead = not xdist.is_worker(config) or xdist.plans_everything(config)
+        spider.start(session.items, ahead)
     try:
         return (yield)
     finally:

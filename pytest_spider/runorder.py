@@ -52,25 +52,32 @@ def run_order(
     finished: dict[Hashable, None] = {}  # announced before their run's turn, in that order
     for number, segment in enumerate(segments):
         after = segments[number + 1][0] if number + 1 < len(segments) else None
-        groups: dict[Hashable, list[Item]] = {}
+        # A group's first item, and its others where it has more (most have none).
+        groups: dict[Hashable, Item] = {}
+        others: dict[Hashable, list[Item]] = {}
         for item in segment:
             key = key_of(item)
-            groups.setdefault(key if key is not None else object(), []).append(item)
+            if key is None:
+                key = object()
+            if key in groups:
+                others.setdefault(key, []).append(item)
+            else:
+                groups[key] = item
         ready = deque(key for key in groups if not measured(key))
         ready.extend(key for key in finished if key in groups)
         while groups:
             key = _next_group(groups, ready, finished, engine, patience)
-            members = groups.pop(key)
+            members = [groups.pop(key), *others.pop(key, ())]
             finished.pop(key, None)
             for index, item in enumerate(members):
                 if index + 1 < len(members):
                     yield item, members[index + 1]
                 else:
-                    yield item, next(iter(groups.values()))[0] if groups else after
+                    yield item, next(iter(groups.values())) if groups else after
 
 
 def _next_group(
-    groups: dict[Hashable, list[Item]],
+    groups: dict[Hashable, Item],
     ready: deque[Hashable],
     finished: dict[Hashable, None],
     engine: Measurements,

@@ -6,9 +6,11 @@ scheduler protocol of ``xdist.scheduler``) plus ``xdist.workermanage.parse_tx_sp
 for the number of workers. ``tests/test_private_interfaces.py`` pins them.
 
 Share scheduling: xdist's load scheduling shows each worker only a few items ahead, too few
-for a worker's engine to keep its connections in flight. :class:`ShareScheduling` hands every
-worker its whole share at the start instead, and the worker computes the same share from the
-same collection (:func:`shares`), so it can plan its engine over all of it.
+for a worker's engine to keep its connections in flight. Under :class:`ShareScheduling` each
+worker keeps only its share of the collection (:func:`keep_share`: targets dealt round-robin,
+so every worker computes the same split) and is handed all of it at the start, so it can plan
+its engine over all of it; it never builds the other workers' items, which halves a worker's
+memory under ``-n 2``. xdist's status line therefore counts one worker's share.
 
 Run order on a worker: xdist's worker loop runs items in the order its queue of indices
 hands them out. :func:`hand_out_in_order` wraps that queue (``WorkerInteractor.torun``, the
@@ -18,7 +20,6 @@ items whose measurements have finished.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -32,8 +33,6 @@ import pytest
 STDIN_KEY = "spider_stdin_copy"
 SHARE_KEY = "spider_share"
 VANTAGE_KEY = "spider_vantage"
-
-_ADDRESS_START = re.compile(r"^(\[|[0-9a-fA-F]*[.:])")
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -73,45 +72,44 @@ def report_worker(report: pytest.TestReport) -> str:
     return str(getattr(gateway, "id", ""))
 
 
-def target_group(nodeid: str) -> str:
-    """Items measuring the same target in one module share this key (and so a worker).
+def worker_share(config: pytest.Config) -> tuple[int, int] | None:
+    """On a worker under share scheduling: its share's number and the number of shares.
 
-    ``mod.py::H2[198.19.0.5:443 a.example]`` and ``mod.py::test_x[198.19.0.5:443 a.example]``
-    (or ``test_x[H2 198.19.0.5:443 a.example]`` where a module has several experiments) group
-    together; any other item is a group of its own.
+    Targets are dealt round-robin: the worker with share ``i`` of ``n`` measures the targets
+    at positions ``i, i + n, i + 2n ...`` of the target list, with every experiment, and no
+    item for any other target is ever built there. A number past the last share (a
+    replacement no crashed share was left for) has nothing to do.
     """
-    path, _, rest = nodeid.partition("::")
-    if not rest.endswith("]") or "[" not in rest:
-        return nodeid
-    param = rest[rest.index("[") + 1 : -1]
-    first, _, others = param.partition(" ")
-    if others and not _ADDRESS_START.match(first):
-        param = others
-    return f"{path}[{param}]"
+    share = getattr(config, "workerinput", {}).get(SHARE_KEY)
+    return None if share is None else (int(share[0]), int(share[1]))
 
 
-def shares(nodeids: Sequence[str], count: int) -> list[list[int]]:
-    """Item indices for ``count`` workers: targets dealt round-robin, a target's items together."""
-    groups: dict[str, int] = {}
-    result: list[list[int]] = [[] for _ in range(count)]
-    for index, nodeid in enumerate(nodeids):
-        group = groups.setdefault(target_group(nodeid), len(groups))
-        result[group % count].append(index)
-    return result
-
-
-def planned_items(config: pytest.Config, items: Sequence[pytest.Item]) -> list[pytest.Item] | None:
-    """On a worker, the items it will run, in order, where the scheduling says so up front."""
-    workerinput = getattr(config, "workerinput", {})
-    if VANTAGE_KEY in workerinput:  # --dist each: every item runs on every worker
-        return list(items)
-    share = workerinput.get(SHARE_KEY)
+def keep_share(
+    config: pytest.Config, items: list[pytest.Item], measures: Callable[[pytest.Item], bool]
+) -> None:
+    """On a worker under share scheduling, deal out the items that measure nothing (plain
+    tests) round-robin too; the measuring ones are this worker's share already."""
+    share = worker_share(config)
     if share is None:
-        return None
+        return
     index, count = share
-    if index >= count:  # a replacement for a crashed worker: its work is not known up front
-        return None
-    return [items[i] for i in shares([item.nodeid for item in items], count)[index]]
+    kept: list[pytest.Item] = []
+    others = 0
+    for item in items:
+        if measures(item):
+            kept.append(item)
+        else:
+            if others % count == index:
+                kept.append(item)
+            others += 1
+    items[:] = kept
+
+
+def plans_everything(config: pytest.Config) -> bool:
+    """On a worker: it will run all it collected, so its engine can plan all of it (its
+    share, or everything under ``--dist each``); xdist's own scheduling says nothing ahead."""
+    workerinput = getattr(config, "workerinput", {})
+    return VANTAGE_KEY in workerinput or SHARE_KEY in workerinput
 
 
 class _InOrderQueue:
@@ -170,7 +168,6 @@ def hand_out_in_order(
     Returns False (and changes nothing) where the share is not known or the worker loop is
     not the one this was written against.
     """
-    plan = planned_items(config, session.items)
     interactor = next(
         (
             plugin
@@ -179,19 +176,17 @@ def hand_out_in_order(
         ),
         None,
     )
-    if plan is None or interactor is None:
+    if not plans_everything(config) or interactor is None:
         return False
-    index_of = {id(item): index for index, item in enumerate(session.items)}
-    interactor.torun = _InOrderQueue(
-        interactor.torun, {index_of[id(item)]: item for item in plan}, order
-    )
+    interactor.torun = _InOrderQueue(interactor.torun, dict(enumerate(session.items)), order)
     return True
 
 
 class ShareScheduling:
-    """xdist scheduler: each worker gets its whole share of targets at the start.
+    """xdist scheduler: each worker collected its share of targets and runs all of it.
 
-    A crashed worker's unfinished items go to its replacement, as with ``--dist each``.
+    A crashed worker's share goes to its replacement (which collects the same share): the
+    items it had not finished run there, and the one it was running is reported as the crash.
     """
 
     def __init__(self, config: pytest.Config, log: Any = None) -> None:
@@ -200,8 +195,11 @@ class ShareScheduling:
         self.numnodes = len(parse_tx_spec_config(config))
         self.node2collection: dict[Any, list[str]] = {}
         self.node2pending: dict[Any, list[int]] = {}
+        #: Shares of crashed workers, for their replacements to take (in crash order).
+        self.shares_to_replace: list[int] = []
         self._started: list[Any] = []
-        self._orphans: list[int] = []
+        self._orphans: dict[int, list[int]] = {}
+        self._running: dict[Any, str] = {}
         self.log = log
 
     @property
@@ -214,10 +212,13 @@ class ShareScheduling:
 
     @property
     def tests_finished(self) -> bool:
-        # A worker keeps its last item until it is told to shut down.
+        # Every share handed out (crashed ones included); a worker keeps its last item until
+        # it is told to shut down.
         return (
             self.collection_is_completed
             and not self._orphans
+            and not self.shares_to_replace
+            and all(node in self._started for node in self.node2pending)
             and all(len(pending) < 2 for pending in self.node2pending.values())
         )
 
@@ -229,45 +230,57 @@ class ShareScheduling:
         self.node2pending[node] = []
 
     def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
-        first = next(iter(self.node2collection.values()), None)
-        if first is not None and list(collection) != first:
-            raise pytest.UsageError(
-                f"{node.gateway.id} collected other items than the first worker: every worker "
-                "must see the same target lists and experiments"
-            )
-        # Identical for every worker: one copy of 10^5 node ids serves them all.
-        self.node2collection[node] = first if first is not None else list(collection)
+        self.node2collection[node] = list(collection)
+
+    def note_running(self, node: Any, nodeid: str) -> None:
+        """A worker started ``nodeid`` (its setup was reported): the item a crash interrupts."""
+        self._running[node] = nodeid
 
     def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
         self.node2pending[node].remove(item_index)
+        self._running.pop(node, None)
 
     def mark_test_pending(self, item: str) -> None:
         raise NotImplementedError("share scheduling does not move items between workers")
 
+    def remove_node(self, node: Any) -> str | None:
+        pending = self.node2pending.pop(node)
+        running = self._running.pop(node, None)
+        collection = self.node2collection.get(node)
+        share = _share(node)
+        if collection is not None and not pending:
+            return None  # finished its share
+        if share is not None:
+            self.shares_to_replace.append(share)
+        if collection is None:
+            return None  # died collecting: the replacement collects and runs the whole share
+        crashed = None
+        if running is not None and collection.index(running) in pending:
+            pending.remove(collection.index(running))
+            crashed = running
+        if share is not None:
+            self._orphans.setdefault(share, []).extend(pending)
+        return crashed
+
     def remove_pending_tests_from_node(self, node: Any, indices: Sequence[int]) -> None:
         raise NotImplementedError("share scheduling does not move items between workers")
 
-    def remove_node(self, node: Any) -> str | None:
-        pending = self.node2pending.pop(node)
-        if not pending:
-            return None
-        crashed = self.node2collection[node][pending.pop(0)]
-        self._orphans.extend(pending)
-        return crashed
-
     def schedule(self) -> None:
         for node, pending in self.node2pending.items():
-            if node in self._started:
+            if node in self._started or node not in self.node2collection:
                 continue
-            index, count = node.workerinput[SHARE_KEY]
-            if index < count:
-                pending[:] = shares(self.node2collection[node], count)[index]
-            else:
-                pending[:], self._orphans = self._orphans, []
+            share = _share(node)
+            everything = range(len(self.node2collection[node])) if share is not None else ()
+            pending[:] = self._orphans.pop(share, everything) if share is not None else ()
             if pending:
                 node.send_runtest_some(list(pending))
             node.shutdown()
             self._started.append(node)
+
+
+def _share(node: Any) -> int | None:
+    index, count = node.workerinput[SHARE_KEY]
+    return int(index) if index < count else None
 
 
 class ControllerPlugin:
@@ -284,6 +297,8 @@ class ControllerPlugin:
         self.share = share
         self.on_collected = on_collected
         self.configured = 0
+        self.scheduler: ShareScheduling | None = None
+        self._counted: set[int] = set()
         self.stdin_copy: str | None = None
         if stdin_text is not None:
             with tempfile.NamedTemporaryFile(
@@ -304,20 +319,37 @@ class ControllerPlugin:
         if dist == "each":
             node.workerinput[VANTAGE_KEY] = node.gateway.id
         elif self._shares():
-            node.workerinput[SHARE_KEY] = (self.configured, len(_tx_specs(self.config)))
+            # A crashed worker's replacement takes over its share.
+            replacing = self.scheduler.shares_to_replace if self.scheduler is not None else []
+            share = replacing.pop(0) if replacing else self.configured
+            node.workerinput[SHARE_KEY] = (share, len(_tx_specs(self.config)))
         self.configured += 1
         if self.stdin_copy is not None:
             node.workerinput[STDIN_KEY] = self.stdin_copy
 
     def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
-        """xdist hook: a worker's collection is in (for the progress line's total)."""
-        self.on_collected(len(ids), self.config.getoption("dist") == "each")
+        """xdist hook: a worker's collection is in, for the progress line's total: each
+        vantage and each share adds to it; under load scheduling every worker has it all."""
+        share = node.workerinput.get(SHARE_KEY)
+        if share is not None:
+            adds = share[0] not in self._counted
+            self._counted.add(share[0])
+        else:
+            adds = self.config.getoption("dist") == "each"
+        self.on_collected(len(ids), adds)
 
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         """xdist hook: share scheduling in place of load scheduling, unless told otherwise."""
         if self._shares():
-            return ShareScheduling(config, log)
+            self.scheduler = ShareScheduling(config, log)
+            return self.scheduler
         return None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """A worker's setup report: the scheduler learns what that worker is running."""
+        node = getattr(report, "node", None)
+        if self.scheduler is not None and node is not None and report.when == "setup":
+            self.scheduler.note_running(node, report.nodeid)
 
     def pytest_unconfigure(self) -> None:
         """The workers are gone by now; so goes stdin's copy."""

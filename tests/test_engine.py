@@ -133,26 +133,14 @@ def test_bad_sizes_are_refused() -> None:
         Engine(concurrency=0, lookahead=1, hang_after=1)
 
 
-def _engine_threads() -> int:
-    return sum(t.name == "spider-engine" and t.is_alive() for t in threading.enumerate())
-
-
-def _wait_for_engine_threads(count: int) -> None:
-    deadline = time.monotonic() + 5
-    while _engine_threads() != count and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
 def test_threads_start_with_the_work_up_to_the_concurrency() -> None:
-    before = _engine_threads()
     small: Engine[int] = Engine(concurrency=500, lookahead=1000, hang_after=5)
     small.plan(_task(k) for k in range(3))
     assert [small.take(k).value for k in range(3)] == [0, 10, 20]
-    assert _engine_threads() - before == 3
+    assert small.threads == 3
     small.close()
-    _wait_for_engine_threads(before)
     big: Engine[int] = Engine(concurrency=4, lookahead=1000, hang_after=5)
     big.plan(_task(k, seconds=0.01) for k in range(40))
     assert [big.take(k).value for k in range(40)] == [k * 10 for k in range(40)]
-    assert _engine_threads() - before == 4
+    assert big.threads == 4
     big.close()

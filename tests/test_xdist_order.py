@@ -1,11 +1,14 @@
-"""The worker's queue of item indices, handed out in run order (pytest_spider.xdist)."""
+"""Share scheduling's moving parts (pytest_spider.xdist): the worker's queue of item indices,
+handed out in run order, and the controller's scheduler, crashes included."""
 
 from __future__ import annotations
 
 from collections import deque
 from typing import Any
 
-from pytest_spider.xdist import _InOrderQueue
+import pytest
+
+from pytest_spider.xdist import SHARE_KEY, ShareScheduling, _InOrderQueue
 
 SHUTDOWN = object()
 
@@ -54,3 +57,71 @@ def test_puts_and_other_queue_methods_reach_the_real_queue() -> None:
     queue.put(SHUTDOWN)
     assert queue.lock() == "locked"
     assert _drain(queue) == [1]
+
+
+class FakeNode:
+    def __init__(self, share: int, count: int = 2) -> None:
+        self.workerinput = {SHARE_KEY: (share, count)}
+        self.sent: list[int] = []
+        self.down = False
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent.extend(indices)
+
+    def shutdown(self) -> None:
+        self.down = True
+
+
+def test_share_scheduling_blames_the_running_item_and_replaces_the_share(
+    pytester: pytest.Pytester,
+) -> None:
+    scheduler = ShareScheduling(pytester.parseconfig("--tx", "2*popen"))
+    first, second = FakeNode(0), FakeNode(1)
+    for node, ids in ((first, ["a", "b", "c", "d"]), (second, ["e", "f"])):
+        scheduler.add_node(node)
+        scheduler.add_node_collection(node, ids)
+    scheduler.schedule()
+    assert (first.sent, second.sent, first.down) == ([0, 1, 2, 3], [0, 1], True)
+    # The worker runs its share finished-first: "c" first, then "d" starts and it dies.
+    scheduler.note_running(first, "c")
+    scheduler.mark_test_complete(first, 2)
+    scheduler.note_running(first, "d")
+    assert scheduler.remove_node(first) == "d"
+    assert scheduler.shares_to_replace == [0]
+    assert not scheduler.tests_finished
+    replacement = FakeNode(scheduler.shares_to_replace.pop(0))
+    scheduler.add_node(replacement)
+    scheduler.add_node_collection(replacement, ["a", "b", "c", "d"])
+    scheduler.schedule()
+    assert replacement.sent == [0, 1]  # what was neither done nor blamed
+    for index in (0, 1):
+        scheduler.mark_test_complete(replacement, index)
+    for index in (0, 1):
+        scheduler.mark_test_complete(second, index)
+    assert scheduler.tests_finished
+    assert scheduler.remove_node(second) is None and scheduler.shares_to_replace == []
+
+
+def test_a_worker_dying_while_collecting_hands_its_whole_share_on(
+    pytester: pytest.Pytester,
+) -> None:
+    scheduler = ShareScheduling(pytester.parseconfig("--tx", "2*popen"))
+    node = FakeNode(1)
+    scheduler.add_node(node)
+    assert scheduler.remove_node(node) is None
+    assert scheduler.shares_to_replace == [1]
+    other = FakeNode(0)
+    scheduler.add_node(other)
+    scheduler.add_node_collection(other, ["a"])
+    scheduler.schedule()
+    scheduler.mark_test_complete(other, 0)
+    assert not scheduler.tests_finished  # share 1 is still to run
+    replacement = FakeNode(scheduler.shares_to_replace.pop(0))
+    scheduler.add_node(replacement)
+    assert not scheduler.tests_finished
+    scheduler.add_node_collection(replacement, ["e", "f"])
+    scheduler.schedule()
+    assert replacement.sent == [0, 1]
+    for index in (0, 1):
+        scheduler.mark_test_complete(replacement, index)
+    assert scheduler.tests_finished

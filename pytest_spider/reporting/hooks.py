@@ -39,9 +39,10 @@ class ReportingHooks:
         if self.progress is not None:
             self.progress.total = len(session.items)
 
-    def count_collected(self, items: int, each: bool) -> None:
-        """A worker's collection (controller): the total is one, or one per vantage."""
-        if self.progress is not None and (each or not self.progress.total):
+    def count_collected(self, items: int, adds: bool) -> None:
+        """A worker's collection (controller): it ``adds`` to the total (a vantage's or a
+        share's), or is the whole of it (load scheduling: every worker collects everything)."""
+        if self.progress is not None and (adds or not self.progress.total):
             self.progress.total += items
 
     @pytest.hookimpl(tryfirst=True)

@@ -1,9 +1,10 @@
 """Fixtures for driving pytest-spider end to end with pytester.
 
 ``scripted`` writes an experiment whose connections do what each target's ``script`` field
-says (ok, fail, timeout, raise, hang, discard): the plugin's machinery (items, engine,
-verdicts, records, xdist) is tested without depending on the network. Outcomes against
-real servers are tested in test_h2_outcomes.py.
+says (ok, fail, timeout, raise, hang, discard, sleep, crash_once: the process dies the first
+time, as marked by the file the target's ``marker`` field names): the plugin's machinery
+(items, engine, verdicts, records, xdist) is tested without depending on the network.
+Outcomes against real servers are tested in test_h2_outcomes.py.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 SCRIPTED = """
+import os
 import threading
 import time
 from pytest_spider import (CONN_DISCARD, CONN_FAILED, CONN_OK, CONN_TIMEOUT,
@@ -45,6 +47,11 @@ def _step(job, config, concurrent, calls):
     step = job.get("script", "ok,ok").split(",")[config]
     if step == "sleep":
         time.sleep(0.3)
+        step = "ok"
+    if step == "crash_once":
+        if not os.path.exists(job["marker"]):
+            open(job["marker"], "w").close()
+            os._exit(3)
         step = "ok"
     if step == "raise":
         raise ValueError("scripted failure in conn %d" % config)

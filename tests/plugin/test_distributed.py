@@ -7,24 +7,63 @@ import itertools
 
 import pytest
 
-from pytest_spider.xdist import shares, target_group
 from tests.plugin.conftest import read_records, scripted_targets, write_targets
 
+PER_TARGET_TEST = """
 
-def test_a_targets_items_group_together_and_targets_are_dealt_round_robin() -> None:
-    ids = [
-        "m.py::H2[198.18.0.1:443 a.example]",
-        "m.py::test_x[198.18.0.1:443 a.example]",
-        "m.py::H2[[2001:db8:0:0:0:0:0:1]:443 b.example]",
-        "m.py::test_x[H2 [2001:db8:0:0:0:0:0:1]:443 b.example]",
-        "m.py::H2[c.example]",
-        "t.py::test_plain",
-    ]
-    assert target_group(ids[0]) == target_group(ids[1])
-    assert target_group(ids[2]) == target_group(ids[3])
-    assert target_group(ids[4]) == "m.py[c.example]"
-    assert shares(ids, 2) == [[0, 1, 4], [2, 3, 5]]
-    assert sorted(i for share in shares(ids, 3) for i in share) == list(range(len(ids)))
+def test_per_target(spider_record, conn_base):
+    assert conn_base["calls"] == 1
+"""
+
+
+def test_each_worker_builds_only_its_share_and_plain_tests_run_once(
+    scripted: pytest.Pytester,
+) -> None:
+    module = scripted.path / "experiments" / "scripted.py"
+    module.write_text(module.read_text() + PER_TARGET_TEST)
+    worker = 'os.environ["PYTEST_XDIST_WORKER"]'
+    plain = "import os\n\n" + "".join(
+        f"def test_plain_{i}():\n    open(f'ran-{i}-{{{worker}}}', 'w')\n" for i in range(3)
+    )
+    scripted.makepyfile(test_plain=plain)
+    targets = write_targets(scripted.path / "t.ndjson", scripted_targets(*["ok,ok"] * 5))
+    out = scripted.path / "out.ndjson"
+    result = scripted.runpytest_subprocess(
+        f"--spider-targets={targets}", f"--spider-output={out}", "-n", "2", "-v",
+        "experiments/", "test_plain.py",
+    )  # fmt: skip
+    result.assert_outcomes(passed=13)
+    records = read_records(out)
+    assert sorted(r["dip"] for r in records) == [f"198.18.0.{i}" for i in range(1, 6)]
+    # Targets were dealt round-robin: the first, third and fifth to one worker.
+    worker_of = {
+        line.split("Scripted[198.18.0.")[1][0]: line.split("[gw")[1][0]
+        for line in result.outlines
+        if line.startswith("[gw") and "::Scripted[" in line
+    }
+    assert worker_of["1"] == worker_of["3"] == worker_of["5"] != worker_of["2"] == worker_of["4"]
+    ran = sorted(p.name.rsplit("-", 1)[0] for p in scripted.path.glob("ran-*"))
+    assert ran == ["ran-0", "ran-1", "ran-2"]
+
+
+def test_a_crashed_workers_share_goes_to_its_replacement(scripted: pytest.Pytester) -> None:
+    marker = scripted.path / "crashed-once"
+    targets = scripted_targets(*["sleep,ok"] * 4, *["ok,ok"] * 6)
+    targets[5].update(script="crash_once,ok", marker=str(marker))
+    out = scripted.path / "out.ndjson"
+    result = scripted.runpytest_subprocess(
+        f"--spider-targets={write_targets(scripted.path / 't.ndjson', targets)}",
+        f"--spider-output={out}", "-n", "2", "experiments/",
+    )  # fmt: skip
+    assert marker.exists()
+    result.stdout.fnmatch_lines(["*replacing crashed worker*"])
+    # xdist blames the item the worker was running when it died, if any: it alone is lost.
+    crashed = [line for line in result.outlines if "worker 'gw" in line and "crashed" in line]
+    assert len(crashed) <= 1
+    records = read_records(out)
+    dips = [r["dip"] for r in records]
+    assert len(dips) == len(set(dips)) == 10 - len(crashed)
+    assert targets[5]["dip"] in dips  # measured again by the replacement, this time fine
 
 
 def _peak_concurrency(pytester: pytest.Pytester, *args: str) -> int:
