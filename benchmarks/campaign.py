@@ -5,6 +5,9 @@ A lab with an ``alive`` block (nginx answers on every address) and a ``dead`` bl
 started; N distinct targets, a share of them dead, are measured with the h2 experiment from
 the lab's client namespace. Printed: wall seconds, targets/s, CPU ms per target (user + sys
 of the whole process tree), peak RSS (largest process, and the sampled sum over the tree).
+pytest loads only pytest-spider and pytest-xdist, not whatever other pytest plugins this
+machine has installed (here hypothesis' and pytest-benchmark's cost 0.13 s of start-up per
+process); ``--all-plugins`` loads them too.
 
     python benchmarks/campaign.py --targets 2000 --dead 0.1 --timeout 2
     python benchmarks/campaign.py --targets 2000 --dead 0 -n 2
@@ -96,6 +99,7 @@ def run(args: argparse.Namespace) -> None:
             "-q",
             "-p",
             "no:cacheprovider",
+            *([] if args.all_plugins else ["-p", "spider", "-p", "xdist"]),
             f"--spider-targets={targets}",
             f"--spider-output={output}",
             "--spider-experiment=h2",
@@ -110,7 +114,10 @@ def run(args: argparse.Namespace) -> None:
         ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.monotonic()
-        proc = lab.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp)
+        env = dict(os.environ)
+        if not args.all_plugins:
+            env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        proc = lab.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp, env=env)
         peak_tree = 0
         stop = threading.Event()
 
@@ -134,7 +141,8 @@ def run(args: argparse.Namespace) -> None:
         print(
             f"--- {mode}: {args.targets} IPv{args.family} targets, {dead} dead (blackholed), "
             f"timeout {args.timeout:g} s, concurrency {args.concurrency}, "
-            f"{'-n ' + str(args.n) if args.n else 'one process'}"
+            f"{'-n ' + str(args.n) if args.n else 'one process'}, "
+            f"{'all installed pytest plugins' if args.all_plugins else 'plugins: spider, xdist'}"
         )
         print(f"records written     {records}")
         print(f"wall                {wall:.2f} s")
@@ -169,6 +177,11 @@ def main() -> None:
         help="address family of the targets (6 for more than ~4,000)",
     )
     parser.add_argument("--collect-only", action="store_true", help="only collect (--co)")
+    parser.add_argument(
+        "--all-plugins",
+        action="store_true",
+        help="let pytest load every installed plugin, not only pytest-spider and pytest-xdist",
+    )
     parser.add_argument("--limit", type=float, default=900, help="give up after this many s")
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     run(parser.parse_args())
