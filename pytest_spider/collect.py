@@ -13,7 +13,7 @@ import dataclasses
 import importlib.metadata
 import re
 import sys
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +84,9 @@ def load_entry_point(name: str) -> type[Spider]:
     raise pytest.UsageError(f"--spider-experiment: unknown experiment {name!r} (known: {known})")
 
 
-def _experiment_item(spider_record: dict[str, Any], spider_case: Any) -> None:
+def _experiment_item(spider_verdict: Callable[[], None]) -> None:
     """The body of every experiment item: pass, fail or skip on the record's conditions."""
-    spider_case.spider.apply_verdict(spider_case.item, spider_record)
+    spider_verdict()
 
 
 # Every experiment item carries the ``spider`` mark; one Mark object serves them all.

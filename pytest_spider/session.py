@@ -579,7 +579,7 @@ def _case_key(item: pytest.Item) -> Hashable | None:
 def _consumes(item: pytest.Item, case: Case) -> bool:
     """The item takes its case's measurement from the engine (so the engine counts it)."""
     names: Sequence[str] = getattr(item, "fixturenames", ())
-    return "spider_flows" in names and not case.skip_reason
+    return ("spider_flows" in names or "spider_verdict" in names) and not case.skip_reason
 
 
 def _conn_fixture(name: str) -> Any:
