@@ -33,6 +33,9 @@ import pytest
 STDIN_KEY = "spider_stdin_copy"
 SHARE_KEY = "spider_share"
 VANTAGE_KEY = "spider_vantage"
+#: workerinput key: this worker replaces a crashed one, so it runs only the part of its share
+#: left unfinished, which it learns item by item.
+REPLACES_KEY = "spider_replaces"
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -107,8 +110,11 @@ def keep_share(
 
 def plans_everything(config: pytest.Config) -> bool:
     """On a worker: it will run all it collected, so its engine can plan all of it (its
-    share, or everything under ``--dist each``); xdist's own scheduling says nothing ahead."""
+    share, or everything under ``--dist each``); xdist's own scheduling says nothing ahead,
+    nor does a crashed worker's replacement (what is left of the share is not known yet)."""
     workerinput = getattr(config, "workerinput", {})
+    if workerinput.get(REPLACES_KEY):
+        return False
     return VANTAGE_KEY in workerinput or SHARE_KEY in workerinput
 
 
@@ -321,8 +327,10 @@ class ControllerPlugin:
         elif self._shares():
             # A crashed worker's replacement takes over its share.
             replacing = self.scheduler.shares_to_replace if self.scheduler is not None else []
-            share = replacing.pop(0) if replacing else self.configured
+            replaces = bool(replacing)
+            share = replacing.pop(0) if replaces else self.configured
             node.workerinput[SHARE_KEY] = (share, len(_tx_specs(self.config)))
+            node.workerinput[REPLACES_KEY] = replaces
         self.configured += 1
         if self.stdin_copy is not None:
             node.workerinput[STDIN_KEY] = self.stdin_copy

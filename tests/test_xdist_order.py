@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from pytest_spider.xdist import SHARE_KEY, ShareScheduling, _InOrderQueue
+from pytest_spider.xdist import (
+    REPLACES_KEY,
+    SHARE_KEY,
+    ControllerPlugin,
+    ShareScheduling,
+    _InOrderQueue,
+    plans_everything,
+)
 
 SHUTDOWN = object()
 
@@ -125,3 +132,33 @@ def test_a_worker_dying_while_collecting_hands_its_whole_share_on(
     for index in (0, 1):
         scheduler.mark_test_complete(replacement, index)
     assert scheduler.tests_finished
+
+
+def test_a_replacement_worker_takes_the_crashed_share_and_measures_on_demand(
+    pytester: pytest.Pytester,
+) -> None:
+    config = pytester.parseconfig("--tx", "2*popen", "--dist", "load")
+    controller = ControllerPlugin(
+        config, share=True, stdin_text=None, on_collected=lambda items, adds: None
+    )
+    scheduler = controller.pytest_xdist_make_scheduler(config, log=None)
+    assert isinstance(scheduler, ShareScheduling)
+    first, second, replacement = (FakeNode(0) for _ in range(3))
+    for node in (first, second):
+        node.workerinput = {}
+        controller.pytest_configure_node(node)
+    assert [n.workerinput[SHARE_KEY] for n in (first, second)] == [(0, 2), (1, 2)]
+    assert not any(n.workerinput[REPLACES_KEY] for n in (first, second))
+    scheduler.shares_to_replace.append(1)  # what remove_node records when gw1 dies
+    replacement.workerinput = {}
+    controller.pytest_configure_node(replacement)
+    assert replacement.workerinput[SHARE_KEY] == (1, 2)
+    assert replacement.workerinput[REPLACES_KEY] is True
+
+    class WorkerConfig:
+        workerinput = replacement.workerinput
+
+    # It learns what is left of its share item by item: nothing is measured ahead (again).
+    assert not plans_everything(WorkerConfig())  # type: ignore[arg-type]
+    WorkerConfig.workerinput = first.workerinput
+    assert plans_everything(WorkerConfig())  # type: ignore[arg-type]
