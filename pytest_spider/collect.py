@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import inspect
 import re
 import sys
+import weakref
 from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,24 @@ class SpiderModule(pytest.Module):
         for leftover in tests_by_case.values():
             items.extend(leftover)
         return items + rest
+
+
+#: Per experiment class (weakly: pytester and reloads bring new classes of the same name).
+_LOCATIONS: weakref.WeakKeyDictionary[Any, tuple[str, int]] = weakref.WeakKeyDictionary()
+
+
+def experiment_location(experiment: type[Spider]) -> tuple[str, int]:
+    """Where ``experiment`` is defined: its file, and the line of its ``class`` statement
+    (1-based; 0 where the source cannot be found). Found once per experiment."""
+    found = _LOCATIONS.get(experiment)
+    if found is None:
+        path = inspect.getsourcefile(experiment) or experiment.__module__
+        try:
+            found = path, inspect.getsourcelines(experiment)[1]
+        except (OSError, TypeError):
+            found = path, 0
+        _LOCATIONS[experiment] = found
+    return found
 
 
 def fixture_info(item: pytest.Function) -> Any:

@@ -11,6 +11,7 @@ import sys
 import time
 import types
 from collections.abc import Hashable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from pytest_spider.campaign.compare import (
 )
 from pytest_spider.campaign.load import RecordFileError
 from pytest_spider.campaign.records import key_of
-from pytest_spider.collect import CASE_KEY, RECORDS_KEY, Case
+from pytest_spider.collect import CASE_KEY, RECORDS_KEY, Case, experiment_location
 from pytest_spider.engine import Engine, Outcome, Task
 from pytest_spider.exclude import ExclusionFileError, ExclusionList
 from pytest_spider.helpers import settings as helper_settings
@@ -415,6 +416,7 @@ class SpiderSession:
         if report.skipped:
             reason = str(getattr(call.excinfo.value, "msg", "")) if call.excinfo else None
             run.result = ("skipped", reason)
+            _point_at_experiment(report, item)
             return
         reason = call.excinfo.exconly() if call.excinfo else None
         run.result = ("failed" if report.when == "call" else "error", reason)
@@ -569,6 +571,20 @@ class SpiderSession:
                     baseline_paths=[self.settings.baseline] if self.settings.baseline else (),
                     fail_globs=self.settings.fail_on,
                 )
+
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _point_at_experiment(report: pytest.TestReport, item: pytest.Item) -> None:
+    """A skip pytest-spider raised (a verdict, an excluded target) is shown at the experiment
+    class (``-rs``), not at the line of pytest-spider that raised it."""
+    longrepr = report.longrepr
+    case = item.stash.get(CASE_KEY, None)
+    if case is None or not isinstance(longrepr, tuple) or len(longrepr) != 3:
+        return
+    if Path(longrepr[0]).resolve().is_relative_to(_PACKAGE):
+        report.longrepr = (*experiment_location(case.experiment), longrepr[2])
 
 
 def _case_key(item: pytest.Item) -> Hashable | None:

@@ -87,3 +87,26 @@ def test_discarded_targets_are_skipped_and_counted(scripted: pytest.Pytester) ->
     result = _run(scripted, ("discard,ok", "ok,ok"))
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["*1 discarded*"])
+
+
+def test_skips_are_shown_at_the_experiment_not_inside_pytest_spider(
+    scripted: pytest.Pytester,
+) -> None:
+    module = scripted.path / "experiments" / "scripted.py"
+    module.write_text(
+        module.read_text() + "\n\ndef test_own_skip(spider_target):\n    pytest.skip('my reason')\n"
+    )
+    module.write_text("import pytest\n" + module.read_text())
+    line = next(
+        number
+        for number, text in enumerate(module.read_text().splitlines(), 1)
+        if text.startswith("class Scripted")
+    )
+    result = _run(scripted, ("timeout,timeout",), "-rs")
+    result.stdout.fnmatch_lines_random(
+        [
+            f"SKIPPED [[]1[]] experiments/scripted.py:{line}: scripted.connectivity.offline*",
+            "SKIPPED [[]1[]] experiments/scripted.py:*: my reason",
+        ]
+    )
+    assert "pytest_spider" not in result.stdout.str().split("short test summary")[1]
