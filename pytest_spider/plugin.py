@@ -194,13 +194,10 @@ def pytest_runtestloop_finished_first(session: pytest.Session) -> bool | None:
         return None
     if xdist.is_worker(config):
         xdist.hand_out_in_order(
-            config, session, lambda share: (item for item, _ in spider.run_order(share) or ())
+            config, session, lambda share: (item for item, _ in spider.run_order(share))
         )
         return None
-    order = spider.run_order(session.items)
-    if order is None:
-        return None
-    run_items(session, order)
+    run_items(session, spider.run_order(session.items))
     return True
 
 

@@ -298,11 +298,11 @@ class SpiderSession:
 
     def run_order(
         self, items: Sequence[pytest.Item]
-    ) -> Iterator[tuple[pytest.Item, pytest.Item | None]] | None:
-        """``items`` in the order to run them, finished measurements first (see ``runorder``);
-        ``None`` where nothing was planned, so pytest's own order stands."""
+    ) -> Iterator[tuple[pytest.Item, pytest.Item | None]]:
+        """``items`` in the order to run them, finished measurements first (see ``runorder``).
+        Only for a planned engine: it announces the planned keys as they finish."""
         if self.engine is None or not self.planned:
-            return None
+            raise RuntimeError("the run order follows a planned engine; none is running")
         return run_order(
             items,
             key_of=_case_key,

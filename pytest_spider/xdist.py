@@ -261,8 +261,9 @@ class ShareScheduling:
         if collection is None:
             return None  # died collecting: the replacement collects and runs the whole share
         crashed = None
-        if running is not None and collection.index(running) in pending:
-            pending.remove(collection.index(running))
+        index = collection.index(running) if running is not None else None
+        if index in pending:
+            pending.remove(index)
             crashed = running
         if share is not None:
             self._orphans.setdefault(share, []).extend(pending)
