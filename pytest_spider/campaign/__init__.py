@@ -12,7 +12,7 @@ from pytest_spider.campaign.compare import (
     load_baseline,
 )
 from pytest_spider.campaign.load import RecordFileError, RecordStream
-from pytest_spider.campaign.records import Key, key_of
+from pytest_spider.schema import Key, key_of
 
 __all__ = [
     "DEFAULT_FAIL_GLOBS",

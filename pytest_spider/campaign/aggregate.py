@@ -14,15 +14,15 @@ from datetime import datetime
 from typing import Any, Final
 
 from pytest_spider.campaign.histogram import LogHistogram
-from pytest_spider.campaign.records import (
+from pytest_spider.schema import (
+    ConnState,
     Record,
     conditions_of,
     is_measured,
-    key_of,
-    outcome_of,
     parse_time,
-    unmeasured_kind,
+    state_word,
 )
+from pytest_spider.tally import Tally
 
 #: The two sides of an A/B measurement: config 0, and every other config.
 BASELINE: Final = "baseline"
@@ -38,16 +38,19 @@ DIMENSIONS: Final = (VANTAGE, AS, COUNTRY)
 OTHER: Final = "other"
 NO_CONDITION: Final = "(none)"
 
-_STATE_NAMES: Final = {1: "failed", 2: "timeout", 3: "skipped"}
-
 
 def _error_class(flow: Mapping[str, Any]) -> str:
     """Our error class, or for PATHspider flows the name of the failed state."""
     error = flow.get("error_class")
     if isinstance(error, str) and error:
         return error
-    state = flow.get("spdr_state")
-    return _STATE_NAMES.get(state, "other") if isinstance(state, int) else "other"
+    word = state_word(flow.get("spdr_state"))
+    return word if word in _FAILED_STATES else "other"
+
+
+_FAILED_STATES: Final = frozenset(
+    state.word for state in (ConnState.FAILED, ConnState.TIMEOUT, ConnState.SKIPPED)
+)
 
 
 def headline(conditions: list[str]) -> str:
@@ -85,17 +88,13 @@ class GroupShares:
 
 @dataclasses.dataclass
 class Summary:
-    """Everything the report shows, counted over all records."""
+    """Everything the report shows, counted over all records.
 
-    records: int = 0
-    per_experiment: Counter[str] = dataclasses.field(default_factory=Counter)
-    #: Measured records per experiment: the denominator of condition shares.
-    measured: Counter[str] = dataclasses.field(default_factory=Counter)
-    per_vantage: Counter[str] = dataclasses.field(default_factory=Counter)
-    outcomes: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
-    #: Records of targets that ran no connection, by why (excluded, no_address, dead).
-    unmeasured: Counter[str] = dataclasses.field(default_factory=Counter)
-    conditions: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
+    Records, outcomes and conditions are counted by a :class:`~pytest_spider.tally.Tally`, as
+    the plugin's terminal summary counts them; the report adds its splits and histograms.
+    """
+
+    tally: Tally = dataclasses.field(default_factory=Tally)
     #: dimension -> (group, experiment, headline condition) -> measured records.
     groups: dict[str, Counter[tuple[str, str, str]]] = dataclasses.field(
         default_factory=lambda: {dimension: Counter() for dimension in DIMENSIONS}
@@ -110,26 +109,51 @@ class Summary:
     _targets: set[int] = dataclasses.field(default_factory=set, repr=False)
 
     @property
+    def records(self) -> int:
+        return self.tally.records
+
+    @property
     def targets(self) -> int:
         """Distinct (dip, dp, domain) over all experiments and vantages."""
         return len(self._targets)
 
+    @property
+    def per_experiment(self) -> Counter[str]:
+        """Records per experiment."""
+        return self.tally.per_experiment()[0]
+
+    @property
+    def outcomes(self) -> Counter[tuple[str, str]]:
+        """(experiment, outcome) -> records."""
+        return self.tally.per_experiment()[1]
+
+    @property
+    def measured(self) -> Counter[str]:
+        """Measured records per experiment: the denominator of condition shares."""
+        return self.tally.per_experiment()[2]
+
+    @property
+    def conditions(self) -> Counter[tuple[str, str]]:
+        """(experiment, condition) -> measured records."""
+        return self.tally.conditions_per_experiment()
+
+    @property
+    def per_vantage(self) -> Counter[str]:
+        return self.tally.per_vantage()
+
+    @property
+    def unmeasured(self) -> Counter[str]:
+        """Records of targets that ran no connection, by why (excluded, no_address, dead)."""
+        return self.tally.unmeasured
+
     def add(self, record: Record) -> None:
         """Count one record."""
-        key = key_of(record)
+        key = self.tally.add(record)
         experiment = key.experiment
-        self.records += 1
-        self.per_experiment[experiment] += 1
-        self.per_vantage[key.vantage] += 1
-        self.outcomes[experiment, outcome_of(record)] += 1
         self._targets.add(hash((key.dip, key.dp, key.domain)))
         if not is_measured(record):
-            self.unmeasured[unmeasured_kind(record)] += 1
             return
-        self.measured[experiment] += 1
         conditions = conditions_of(record)
-        for condition in conditions:
-            self.conditions[experiment, condition] += 1
         top = headline(conditions)
         info = record.get("info")
         info = info if isinstance(info, Mapping) else {}

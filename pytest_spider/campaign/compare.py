@@ -13,13 +13,21 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from fnmatch import fnmatchcase
 from typing import Final
 
 from pytest_spider.campaign.load import RecordStream
-from pytest_spider.campaign.records import Key, Record, conditions_of, is_measured, key_of
+from pytest_spider.schema import (
+    DEFAULT_FAIL_ON,
+    Key,
+    Record,
+    conditions_of,
+    is_measured,
+    key_of,
+    matches_any,
+)
 
-DEFAULT_FAIL_GLOBS: Final = ("*.connectivity.broken",)
+#: The fail globs of a comparison when none are given (the plugin's default).
+DEFAULT_FAIL_GLOBS: Final = DEFAULT_FAIL_ON
 
 REGRESSION: Final = "regression"
 IMPROVEMENT: Final = "improvement"
@@ -45,11 +53,6 @@ def _pack(key: Key) -> str:
 def _unpack(packed: str) -> Key:
     experiment, dip, dp, domain, vantage = packed.split(_SEP)
     return Key(experiment, dip or None, int(dp) if dp else None, domain or None, vantage)
-
-
-def matches_any(conditions: Iterable[str], globs: Sequence[str]) -> bool:
-    """True if some condition matches some glob (fnmatch, case-sensitive)."""
-    return any(fnmatchcase(c, g) for c in conditions for g in globs)
 
 
 class _FailMatcher:

@@ -33,7 +33,7 @@ from pytest_spider.campaign.compare import (
     Comparison,
     format_conditions,
 )
-from pytest_spider.campaign.records import DEAD, EXCLUDED, NO_ADDRESS
+from pytest_spider.schema import DEAD, EXCLUDED, NO_ADDRESS
 
 #: A table cell: text, a count, or (text, sort value) for formatted numbers.
 Cell = str | int | tuple[str, float]

@@ -12,8 +12,10 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from pytest_spider.schema import CAMPAIGN, CONDITIONS, FLOW_RESULTS, OUTCOME
+
 #: The fields of which a record must have at least one (a target list has none of them).
-_RECORD_FIELDS = ("conditions", "flow_results", "outcome")
+_RECORD_FIELDS = (CONDITIONS, FLOW_RESULTS, OUTCOME)
 
 
 class RecordFileError(Exception):
@@ -42,7 +44,7 @@ class RecordStream:
                     if not line.strip():
                         continue
                     obj = _parse(line, f"{path}:{lineno}")
-                    if "spider_campaign" in obj:
+                    if CAMPAIGN in obj:
                         self.campaigns.append(_campaign(obj, f"{path}:{lineno}"))
                     else:
                         yield obj
@@ -57,13 +59,13 @@ def _parse(line: str, where: str) -> dict[str, Any]:
         raise RecordFileError(f"{where}: not JSON: {exc.msg}") from exc
     if not isinstance(obj, dict):
         raise RecordFileError(f"{where}: not a JSON object")
-    if "spider_campaign" in obj:
+    if CAMPAIGN in obj:
         return obj
     if not any(field in obj for field in _RECORD_FIELDS):
         raise RecordFileError(
             f"{where}: not a record (none of {', '.join(_RECORD_FIELDS)}); is it a target list?"
         )
-    for field, item_type in (("conditions", str), ("flow_results", dict)):
+    for field, item_type in ((CONDITIONS, str), (FLOW_RESULTS, dict)):
         value = obj.get(field)
         if value is None:
             continue
@@ -73,7 +75,7 @@ def _parse(line: str, where: str) -> dict[str, Any]:
 
 
 def _campaign(obj: dict[str, Any], where: str) -> dict[str, Any]:
-    meta = obj["spider_campaign"]
+    meta = obj[CAMPAIGN]
     if not isinstance(meta, dict):
         raise RecordFileError(f"{where}: spider_campaign is not a JSON object")
     return meta

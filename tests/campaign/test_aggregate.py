@@ -20,7 +20,7 @@ from pytest_spider.campaign.aggregate import (
 )
 from pytest_spider.campaign.histogram import LOW, LogHistogram
 from pytest_spider.campaign.load import RecordStream
-from pytest_spider.campaign.records import DEAD, EXCLUDED, NO_ADDRESS
+from pytest_spider.schema import DEAD, EXCLUDED, NO_ADDRESS
 
 DATA = Path(__file__).parent / "data"
 

@@ -12,7 +12,7 @@ from pytest_spider.campaign.compare import (
     load_baseline,
 )
 from pytest_spider.campaign.load import RecordStream
-from pytest_spider.campaign.records import Key
+from pytest_spider.schema import Key
 
 DATA = Path(__file__).parent / "data"
 WORKS = ["h2.connectivity.works"]

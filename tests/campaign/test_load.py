@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pytest_spider.campaign.load import RecordFileError, RecordStream
-from pytest_spider.campaign.records import (
+from pytest_spider.schema import (
     DEAD,
     EXCLUDED,
     NO_ADDRESS,
@@ -49,7 +49,7 @@ def test_plain_pathspider_output_loads_with_defaults() -> None:
     assert all(is_measured(r) for r in records)
 
 
-def test_unmeasured_records_are_classified_by_the_plugins_reason_text() -> None:
+def test_unmeasured_records_are_classified_by_their_unmeasured_field() -> None:
     records = list(RecordStream([DATA / "small.ndjson"]))
     unmeasured = [r for r in records if not is_measured(r)]
     assert [unmeasured_kind(r) for r in unmeasured] == [EXCLUDED, NO_ADDRESS, DEAD]
