@@ -1,70 +1,76 @@
 """Finding experiments and turning target x experiment into pytest items.
 
-An experiment module yields one item per target for each experiment class it defines
-(``experiments/h2.py::H2[198.19.0.5:443 example.com]``), built with
-``pytest.Function.from_parent`` so fixtures, markers and plugins treat it like any test.
-Plain test functions in the module that ask for spider fixtures are parametrized per
-target, and each target's items are kept together so one measurement serves them all.
+An experiment class becomes a function that pytest itself parametrizes, one item per target
+(``experiments/h2.py::H2[198.19.0.5:443 example.com]``): pytest's own parametrization builds
+the node ids, the fixture closure (one for all of an experiment's items), the marks (the
+class's, plus ``spider``) and the location (the class's file and line), on every supported
+pytest. Plain test functions in an experiment module that ask for spider fixtures are
+parametrized per target too, and each target's items are kept together so one measurement
+serves them all.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import ast
+import contextlib
 import importlib.metadata
-import inspect
-import re
 import sys
 import weakref
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 import pytest
 
+from pytest_spider.cases import (
+    CASEBOOK_KEY,
+    EXPERIMENT_PARAM,
+    TEST_PARAM,
+    Case,
+    case_of,
+    is_experiment_item,
+)
+from pytest_spider.fixtures import SPIDER_FIXTURES, provide_conn_fixtures
 from pytest_spider.spider import Spider, is_experiment
-from pytest_spider.targets import Target
 
 #: Entry-point group through which packages (this one included) offer experiments.
 ENTRY_POINT_GROUP = "pytest_spider.experiments"
 
-#: Fixtures whose request makes a test function run once per target.
-SPIDER_FIXTURES = frozenset({"spider_target", "spider_flows", "spider_record"})
-
-_EXPERIMENT_SOURCE = re.compile(r"^\s+connections\s*=", re.MULTILINE)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Case:
-    """One target x experiment: what an item measures, or why it is skipped unmeasured."""
-
-    experiment: type[Spider]
-    target: Target
-    skip_reason: str | None = None
-    #: Identity of the measurement, shared by every item of this target x experiment. Made
-    #: once: the engine, the plan and the run order all hold it, 10^5 times over.
-    key: Hashable = dataclasses.field(init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        key = (self.experiment.__module__, self.experiment.__qualname__, self.target.key)
-        object.__setattr__(self, "key", key)
-
-
-#: Per-item facts, set at collection (experiment items) or from the parametrization.
-CASE_KEY = pytest.StashKey[Case]()
-#: Marks the one item per case that writes the record (the experiment item).
-RECORDS_KEY = pytest.StashKey[bool]()
+#: Every experiment item carries the ``spider`` mark.
+SPIDER_MARK = pytest.mark.spider.mark
 
 
 def looks_like_experiment(path: Path) -> bool:
-    """Cheap test before importing: the file defines ``connections`` and ``conn_`` functions."""
+    """Without importing it: the file defines a class that sets ``connections`` in its body
+    (whatever its connection functions are called). A file that does not parse but seems to
+    counts too, so that its import error is reported rather than the file ignored."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False
-    return "def conn_" in text and bool(_EXPERIMENT_SOURCE.search(text))
+    if "connections" not in text:
+        return False
+    try:
+        tree = ast.parse(text, filename=str(path))
+    except (SyntaxError, ValueError):
+        return True
+    return any(
+        isinstance(node, ast.ClassDef) and any(_sets_connections(s) for s in node.body)
+        for node in tree.body
+    )
 
 
-def experiments_in(module: Any) -> list[type[Spider]]:
+def _sets_connections(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.Assign):
+        targets = statement.targets
+    elif isinstance(statement, ast.AnnAssign):
+        targets = [statement.target]
+    else:
+        return False
+    return any(isinstance(t, ast.Name) and t.id == "connections" for t in targets)
+
+
+def experiments_in(module: ModuleType) -> list[type[Spider]]:
     """Experiment classes defined (not merely imported) in ``module``, in source order."""
     return [
         obj
@@ -81,117 +87,146 @@ def load_entry_point(name: str) -> type[Spider]:
             obj = point.load()
             if not is_experiment(obj):
                 raise pytest.UsageError(f"entry point {name!r} ({point.value}) is no experiment")
-            return obj  # type: ignore[no-any-return]
+            return obj
     known = ", ".join(sorted(p.name for p in points)) or "none installed"
     raise pytest.UsageError(f"--spider-experiment: unknown experiment {name!r} (known: {known})")
-
-
-def _experiment_item(spider_verdict: Callable[[], None]) -> None:
-    """The body of every experiment item: pass, fail or skip on the record's conditions."""
-    spider_verdict()
-
-
-# Every experiment item carries the ``spider`` mark; one Mark object serves them all.
-_experiment_item.pytestmark = [pytest.mark.spider.mark]  # type: ignore[attr-defined]
 
 
 class SpiderModule(pytest.Module):
     """A module holding experiments: its items are target x experiment (and its tests)."""
 
     def collect(self) -> list[pytest.Item | pytest.Collector]:
-        from pytest_spider.session import SESSION_KEY
-
-        spider = self.config.stash[SESSION_KEY]
-        experiments = experiments_in(self.obj)
-        spider.provide_conn_fixtures(experiments)
-        others = list(super().collect())
+        provide_conn_fixtures(self.config, experiments_in(self.obj))
+        experiment_items: list[pytest.Item] = []
         tests_by_case: dict[Hashable, list[pytest.Item]] = {}
         rest: list[pytest.Item | pytest.Collector] = []
-        for node in others:
-            case = _parametrized_case(node)
-            if case is None:
+        for node in super().collect():
+            case = case_of(node) if isinstance(node, pytest.Item) else None
+            if case is None or not isinstance(node, pytest.Item):
                 rest.append(node)
+            elif is_experiment_item(node):
+                experiment_items.append(node)
             else:
-                assert isinstance(node, pytest.Item)
-                node.stash[CASE_KEY] = case
                 tests_by_case.setdefault(case.key, []).append(node)
         items: list[pytest.Item | pytest.Collector] = []
-        for experiment in experiments:
-            shared: Any = None
-            for case in spider.cases(experiment):
-                item = pytest.Function.from_parent(
-                    self,
-                    name=f"{experiment.__name__}[{case.target.label()}]",
-                    callobj=_experiment_item,
-                    originalname=experiment.__name__,
-                    fixtureinfo=shared,
-                )
-                shared = fixture_info(item)
-                item.stash[CASE_KEY] = case
-                item.stash[RECORDS_KEY] = True
-                for mark in getattr(experiment, "pytestmark", ()):
-                    item.add_marker(mark)
-                items.append(item)
-                items.extend(tests_by_case.pop(case.key, ()))
+        for item in experiment_items:
+            case = case_of(item)
+            assert case is not None
+            items.append(item)
+            items.extend(tests_by_case.pop(case.key, ()))
         for leftover in tests_by_case.values():
             items.extend(leftover)
         return items + rest
 
 
-#: Per experiment class (weakly: pytester and reloads bring new classes of the same name).
-_LOCATIONS: weakref.WeakKeyDictionary[Any, tuple[str, int]] = weakref.WeakKeyDictionary()
+#: The function pytest parametrizes for each experiment class, and back.
+_FUNCTIONS: weakref.WeakKeyDictionary[type[Spider], Callable[..., None]] = (
+    weakref.WeakKeyDictionary()
+)
+_EXPERIMENTS: weakref.WeakKeyDictionary[Callable[..., None], type[Spider]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def experiment_location(experiment: type[Spider]) -> tuple[str, int]:
-    """Where ``experiment`` is defined: its file, and the line of its ``class`` statement
-    (1-based; 0 where the source cannot be found). Found once per experiment."""
-    found = _LOCATIONS.get(experiment)
-    if found is None:
-        path = inspect.getsourcefile(experiment) or experiment.__module__
-        try:
-            found = path, inspect.getsourcelines(experiment)[1]
-        except (OSError, TypeError):
-            found = path, 0
-        _LOCATIONS[experiment] = found
-    return found
+def experiment_function(experiment: type[Spider]) -> Callable[..., None]:
+    """The test function of ``experiment``'s items: it asks for the verdict and applies it.
 
-
-def fixture_info(item: pytest.Function) -> Any:
-    """The item's fixture closure, to share with its experiment's other items.
-
-    They all run the same function with the same fixtures, so one closure serves them all,
-    as pytest shares one between the items of a parametrized test; computing and keeping
-    one per item is a tenth of a campaign's memory. ``_fixtureinfo`` is private:
-    ``tests/test_private_interfaces.py`` pins it.
+    It takes the class's name (the items' base name), marks (``usefixtures`` included) and
+    location (``place_as``, which pytest's reports follow), and ``__test__`` so that pytest
+    collects it under a name that is not ``test_*``.
     """
-    return item._fixtureinfo
+    function = _FUNCTIONS.get(experiment)
+    if function is None:
+
+        def function(spider_verdict: Callable[[], None]) -> None:
+            spider_verdict()
+
+        function.__name__ = experiment.__name__
+        function.__qualname__ = experiment.__qualname__
+        function.__module__ = experiment.__module__
+        function.__doc__ = experiment.__doc__
+        function.__test__ = True  # type: ignore[attr-defined]
+        function.place_as = experiment  # type: ignore[attr-defined]
+        function.pytestmark = [SPIDER_MARK, *_class_marks(experiment)]  # type: ignore[attr-defined]
+        _FUNCTIONS[experiment] = function
+        _EXPERIMENTS[function] = experiment
+    return function
 
 
-def _parametrized_case(node: pytest.Item | pytest.Collector) -> Case | None:
-    callspec = getattr(node, "callspec", None)
-    if callspec is None:
+def _class_marks(experiment: type[Spider]) -> list[pytest.Mark]:
+    raw = getattr(experiment, "pytestmark", [])
+    marks = raw if isinstance(raw, list) else [raw]
+    return [
+        mark.mark if isinstance(mark, pytest.MarkDecorator) else mark
+        for mark in marks
+        if isinstance(mark, pytest.Mark | pytest.MarkDecorator)
+    ]
+
+
+def make_experiment_items(
+    collector: pytest.Collector, name: str, obj: object
+) -> list[pytest.Item] | None:
+    """``pytest_pycollect_makeitem`` for an experiment class in an experiment module: its
+    items, made by pytest's own collection of :func:`experiment_function` (None: not ours)."""
+    if not isinstance(collector, SpiderModule) or not is_experiment(obj):
         return None
-    case = callspec.params.get("spider_case")
-    return case if isinstance(case, Case) else None
+    module = collector.obj
+    book = collector.config.stash[CASEBOOK_KEY]
+    if obj.__module__ != module.__name__:
+        return []  # imported from elsewhere
+    if not book.cases(obj):
+        return []  # nothing to measure in this process
+    function = experiment_function(obj)
+    # pytest finds an item's function under its name in the module, where the class is: the
+    # function stands in for the class while pytest builds the items.
+    with _standing_in(module, name, function):
+        made = collector.ihook.pytest_pycollect_makeitem(
+            collector=collector, name=name, obj=function
+        )
+    made = made if isinstance(made, list) else [made] if made is not None else []
+    items: list[pytest.Item] = []
+    for item in made:
+        assert isinstance(item, pytest.Function)
+        item.obj = function
+        items.append(item)
+    return items
 
 
-def parametrize_tests(metafunc: pytest.Metafunc) -> None:
-    """Run a test function of an experiment module once per target of its experiments."""
+@contextlib.contextmanager
+def _standing_in(module: ModuleType, name: str, stand_in: object) -> Iterator[None]:
+    original = getattr(module, name)
+    setattr(module, name, stand_in)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
+
+
+def parametrize(metafunc: pytest.Metafunc) -> None:
+    """``pytest_generate_tests``: an experiment's function runs once per target; so does a test
+    function of an experiment module that asks for spider fixtures (per target of each of the
+    module's experiments)."""
+    book = metafunc.config.stash.get(CASEBOOK_KEY, None)
+    if book is None:
+        return
+    experiment = _EXPERIMENTS.get(metafunc.function)
+    if experiment is not None:
+        cases = book.cases(experiment)
+        metafunc.parametrize(EXPERIMENT_PARAM, cases, ids=_ids(cases, False), indirect=True)
+        return
     if SPIDER_FIXTURES.isdisjoint(metafunc.fixturenames):
         return
     if not isinstance(metafunc.definition.parent, SpiderModule):
         return
-    from pytest_spider.session import SESSION_KEY
-
-    spider = metafunc.config.stash[SESSION_KEY]
     experiments = experiments_in(metafunc.module)
-    cases = [case for exp in experiments for case in spider.cases(exp)]
-    several = len(experiments) > 1
-    ids = [
-        f"{c.experiment.__name__} {c.target.label()}" if several else c.target.label()
-        for c in cases
-    ]
-    metafunc.parametrize("spider_case", cases, ids=ids, indirect=True)
+    cases = [case for experiment in experiments for case in book.cases(experiment)]
+    metafunc.parametrize(TEST_PARAM, cases, ids=_ids(cases, len(experiments) > 1), indirect=True)
+
+
+def _ids(cases: Sequence[Case], named: bool) -> list[str]:
+    if named:
+        return [f"{case.experiment.__name__} {case.target.label()}" for case in cases]
+    return [case.target.label() for case in cases]
 
 
 def module_for_experiment(experiment: type[Spider]) -> Path:
@@ -199,16 +234,28 @@ def module_for_experiment(experiment: type[Spider]) -> Path:
     module = sys.modules[experiment.__module__]
     if module.__file__ is None:
         raise pytest.UsageError(f"experiment {experiment.__name__} has no source file")
-    return Path(module.__file__)
+    return Path(module.__file__).resolve()
 
 
-def entry_point_modules(session: pytest.Session, names: tuple[str, ...]) -> Iterator[SpiderModule]:
-    """Collectors for ``--spider-experiment`` names, with node ids like a checkout's."""
+def entry_point_modules(session: pytest.Session, names: Sequence[str]) -> Iterator[SpiderModule]:
+    """Collectors for ``--spider-experiment`` names, except those the arguments collect anyway.
+
+    Their node ids are what the file's path gives, as if it had been named on the command
+    line (relative to the rootdir; absolute outside it), so a printed id can be pasted back.
+    """
+    config = session.config
+    named = _argument_paths(config) if config.args_source == pytest.Config.ArgsSource.ARGS else []
     seen: set[Path] = set()
     for name in names:
-        experiment = load_entry_point(name)
-        path = module_for_experiment(experiment)
-        if path not in seen:
-            seen.add(path)
-            nodeid = experiment.__module__.replace(".", "/") + ".py"
-            yield SpiderModule.from_parent(session, path=path, nodeid=nodeid)
+        path = module_for_experiment(load_entry_point(name))
+        if path in seen or any(path == arg or arg in path.parents for arg in named):
+            continue
+        seen.add(path)
+        nodeid = None if path.is_relative_to(config.rootpath) else path.as_posix()
+        yield SpiderModule.from_parent(session, path=path, nodeid=nodeid)
+
+
+def _argument_paths(config: pytest.Config) -> list[Path]:
+    """The files and folders the command line names (node ids cut to their path)."""
+    base = config.invocation_params.dir
+    return [(base / arg.split("::", 1)[0]).resolve() for arg in config.args]

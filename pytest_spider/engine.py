@@ -7,9 +7,10 @@ loop with ``concurrency`` worker threads; each item then only takes its finished
 
 What is held stays bounded: at most ``lookahead`` sequences are planned-but-not-taken at
 once (queued, in flight, or finished and waiting), and a result is dropped as soon as its
-last consumer has taken it. Planned tasks announce when they finish (:meth:`Engine.finished`)
-so that the run loop can take finished results first rather than wait in plan order behind a
-dead target. No pytest imports here: the plugin (or an xdist worker) drives it.
+last consumer has taken it. Planned tasks announce when they finish (:meth:`Engine.finished`),
+if the plan has a follower, so that the run loop can take finished results first rather than
+wait in plan order behind a dead target. No pytest imports here: the plugin (or an xdist
+worker) drives it.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class Engine(Generic[T]):
         self._finished: queue.SimpleQueue[Hashable] = queue.SimpleQueue()
         self._slots: dict[Hashable, _Slot[T]] = {}
         self._plan: Iterator[Task[T]] = iter(())
+        self._announce = False
         self._lock = threading.Lock()
         self._stopped = False
         self._threads: list[threading.Thread] = []
@@ -90,9 +92,11 @@ class Engine(Generic[T]):
 
     # -- feeding ---------------------------------------------------------------------------
 
-    def plan(self, tasks: Iterable[Task[T]]) -> None:
-        """Set the run order and start working ahead on it."""
+    def plan(self, tasks: Iterable[Task[T]], announce: bool = True) -> None:
+        """Set the run order and start working ahead on it. ``announce``: someone follows
+        :meth:`finished`; without a follower nothing is announced, so nothing piles up."""
         self._plan = iter(tasks)
+        self._announce = announce
         self._refill()
 
     def _refill(self) -> None:
@@ -100,7 +104,7 @@ class Engine(Generic[T]):
             task = next(self._plan, None)
             if task is None:
                 return
-            self._submit(task, announce=True)
+            self._submit(task, announce=self._announce)
 
     def _submit(self, task: Task[T], announce: bool = False) -> _Slot[T]:
         slot = _Slot(task, announce)

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import pytest
 
+from pytest_spider.schema import DEFAULT_FAIL_ON, DEFAULT_SKIP_ON
+
 #: PATHspider's timeout: 5 s per connection.
 DEFAULT_TIMEOUT = 5.0
 #: Sequences in flight per process. PATHspider's 100 workers leave its CPU idle on real
@@ -21,8 +23,6 @@ DEFAULT_TIMEOUT = 5.0
 #: 1024 open-file limit.
 DEFAULT_CONCURRENCY = 500
 DEFAULT_LOOKAHEAD = 10_000
-DEFAULT_FAIL_ON = ("*.connectivity.broken",)
-DEFAULT_SKIP_ON = ("*.connectivity.offline",)
 
 IniType = Literal["string", "linelist", "paths", "bool"]
 

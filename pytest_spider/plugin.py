@@ -1,35 +1,38 @@
-"""pytest hooks only: declare options, wire the parts, delegate to the spider session.
+"""pytest hooks only: declare options, build each role's object where it belongs, delegate.
 
-The pipeline, each part in its own module: targets (``targets``, ``exclude``) -> items
-(``collect``) -> engine (``engine``, running ``measure`` sequences ahead of the items) ->
-conn_ fixtures (``fixtures``) -> ``combine_flows`` -> conditions -> verdict (``verdict``)
--> records (``record``) -> reporters (``reporting``: ndjson, JUnit, summary; and the
-``pytest_spider_record`` hook from ``hookspec``). ``session`` holds one run's state.
+The pipeline, one module per stage: target lists (``targets``, ``exclude``, read by
+``inputs``) -> cases and items (``cases``, ``collect``) -> the measurer (``measurer``: the
+``engine`` running ``measure`` sequences ahead of the items, in ``runorder``) -> conn_
+fixtures (``fixtures``) -> ``combine_flows`` -> conditions -> verdict (``verdict``) -> the
+item's outcome and record (``outcome``, ``record``, fields in ``schema``) -> the record sink
+(``reporting.sink``: ndjson, JUnit, summary, the ``pytest_spider_record`` hook).
+
+Which objects exist depends on the process, as in pytest-xdist: every process has the
+:class:`~pytest_spider.inputs.Inputs` and reports lean; a process that collects has the
+:class:`~pytest_spider.cases.CaseBook`; one that runs items has a
+:class:`~pytest_spider.measurer.Measurer`; only the writing process (no xdist, or the xdist
+controller) has the :class:`~pytest_spider.reporting.sink.RecordSink`.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import gc
-import io
-import sys
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_spider import fixtures, hookspec, options, xdist
-from pytest_spider.collect import (
-    CASE_KEY,
-    SpiderModule,
-    entry_point_modules,
-    looks_like_experiment,
-    parametrize_tests,
-)
-from pytest_spider.reporting.hooks import ReportingHooks
+from pytest_spider import collect, distributed, fixtures, hookspec, options, outcome, schema
+from pytest_spider.cases import CASEBOOK_KEY, CaseBook, case_of, is_experiment_item
+from pytest_spider.distributed import worker
+from pytest_spider.helpers import settings as helper_settings
+from pytest_spider.inputs import INPUTS_KEY, load_inputs, read_stdin
+from pytest_spider.measurer import MEASURER_KEY, Measurer
+from pytest_spider.reporting.lean import LeanReports
+from pytest_spider.reporting.sink import SINK_KEY, RecordSink
 from pytest_spider.runorder import run_items
-from pytest_spider.session import SESSION_KEY, SpiderSession
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,10 +47,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "spider: a target x experiment measurement item")
     config.pluginmanager.register(fixtures, "pytest-spider-fixtures")
     settings = options.SpiderSettings.from_config(config)
-    spider = SpiderSession(config, settings, writes=not xdist.is_worker(config))
-    config.stash[SESSION_KEY] = spider
-    hooks = ReportingHooks(spider)
-    config.pluginmanager.register(hooks, "pytest-spider-session")
     if not settings.active:
         if settings.experiments:
             raise pytest.UsageError("--spider-experiment needs --spider-targets")
@@ -56,29 +55,40 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     stdin_text = None
     if "-" in settings.targets:
-        copy = xdist.worker_stdin_copy(config)
-        stdin_text = Path(copy).read_text(encoding="utf-8") if copy else _read_stdin(config)
-    spider.load(
-        io.StringIO(stdin_text) if stdin_text is not None else None,
-        xdist_controller=xdist.will_distribute(config),
+        copy = distributed.worker_stdin_copy(config)
+        stdin_text = Path(copy).read_text(encoding="utf-8") if copy else read_stdin(config)
+    writes = not distributed.is_worker(config)
+    vantage = settings.vantage or distributed.worker_vantage(config) or schema.DEFAULT_VANTAGE
+    inputs, targets = load_inputs(settings, vantage, stdin_text, writes)
+    config.stash[INPUTS_KEY] = inputs
+    # The xdist controller collects nothing: it keeps the counts, not 10^6 targets.
+    controller = distributed.will_distribute(config)
+    book = CaseBook(
+        [] if controller else targets, inputs.exclusions, settings, distributed.worker_share(config)
     )
-    if config.pluginmanager.hasplugin("xdist") and not xdist.is_worker(config):
-        controller = xdist.ControllerPlugin(
-            config, settings.dist == "share", stdin_text, hooks.count_collected
+    config.stash[CASEBOOK_KEY] = book
+    config.pluginmanager.register(LeanReports(config, not writes), "pytest-spider-lean")
+    helper_settings.configure(
+        helper_settings.HelperSettings(
+            tls_verify=settings.tls_verify, ca_file=settings.ca_file, max_body=settings.max_body
         )
-        config.pluginmanager.register(controller, "pytest-spider-xdist")
+    )
+    if not writes:
+        return
+    sink = RecordSink(config, inputs)
+    config.stash[SINK_KEY] = sink
+    config.pluginmanager.register(sink, "pytest-spider-sink")
+    if config.pluginmanager.hasplugin("xdist"):
+        from pytest_spider.distributed.controller import ControllerPlugin
+
+        plugin = ControllerPlugin(
+            config, settings.dist == "share", stdin_text, sink.count_collected
+        )
+        config.pluginmanager.register(plugin, "pytest-spider-xdist")
 
 
-def _read_stdin(config: pytest.Config) -> str:
-    """Read the real stdin: pytest's output capturing stands in for it by now."""
-    capture = config.pluginmanager.getplugin("capturemanager")
-    if capture is None:
-        return sys.stdin.read()
-    capture.suspend_global_capture(in_=True)
-    try:
-        return sys.stdin.read()
-    finally:
-        capture.resume_global_capture()
+def _measuring(config: pytest.Config) -> bool:
+    return INPUTS_KEY in config.stash
 
 
 def _is_python_test_file(path: Path, config: pytest.Config) -> bool:
@@ -87,28 +97,33 @@ def _is_python_test_file(path: Path, config: pytest.Config) -> bool:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     """Experiment modules are collected by content, whatever their file name."""
-    if not parent.config.stash[SESSION_KEY].settings.active or file_path.suffix != ".py":
+    if not _measuring(parent.config) or file_path.suffix != ".py":
         return None
     if file_path.name in ("conftest.py", "__init__.py", "setup.py"):
         return None
     # Files named on the command line and test files reach pytest_pycollect_makemodule.
     if parent.session.isinitpath(file_path) or _is_python_test_file(file_path, parent.config):
         return None
-    if not looks_like_experiment(file_path):
+    if not collect.looks_like_experiment(file_path):
         return None
-    return SpiderModule.from_parent(parent, path=file_path)
+    return collect.SpiderModule.from_parent(parent, path=file_path)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> Any:
     """A ``test_*.py`` file that defines experiments becomes an experiment module too."""
-    if parent.config.stash[SESSION_KEY].settings.active and looks_like_experiment(module_path):
-        return SpiderModule.from_parent(parent, path=module_path)
+    if _measuring(parent.config) and collect.looks_like_experiment(module_path):
+        return collect.SpiderModule.from_parent(parent, path=module_path)
     return None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Any:
+    return collect.make_experiment_items(collector, name, obj)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    parametrize_tests(metafunc)
+    collect.parametrize(metafunc)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -121,11 +136,13 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
     report = yield
     if isinstance(collector, pytest.Session) and report.passed:
         config = collector.config
-        settings = config.stash[SESSION_KEY].settings
-        if settings.active and settings.experiments:
+        inputs = config.stash.get(INPUTS_KEY, None)
+        if inputs is not None and inputs.settings.experiments:
             if config.args_source != pytest.Config.ArgsSource.ARGS:
                 report.result.clear()
-            report.result.extend(entry_point_modules(collector, settings.experiments))
+            report.result.extend(
+                collect.entry_point_modules(collector, inputs.settings.experiments)
+            )
     return report
 
 
@@ -134,47 +151,69 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     On an xdist worker under share scheduling, only its share of the plain tests stays.
     """
-    xdist.keep_share(config, items, lambda item: CASE_KEY in item.stash)
-    spider = config.stash[SESSION_KEY]
-    done = spider.already_recorded(items)
+    inputs = config.stash.get(INPUTS_KEY, None)
+    if inputs is None:
+        return
+    worker.keep_share(config, items, lambda item: case_of(item) is not None)
+    if not inputs.recorded:
+        return
+    done = {
+        case.key
+        for item in items
+        if is_experiment_item(item)
+        and (case := case_of(item)) is not None
+        and case.record_key(inputs.vantage) in inputs.recorded
+    }
     if done:
         # Their tests go with them: a target's items are measured together or not at all.
-        groups = {item.stash[CASE_KEY].key for item in done}
-        done = [i for i in items if CASE_KEY in i.stash and i.stash[CASE_KEY].key in groups]
-        config.hook.pytest_deselected(items=done)
-        gone = set(map(id, done))
+        deselected = [item for item in items if (case := case_of(item)) and case.key in done]
+        config.hook.pytest_deselected(items=deselected)
+        gone = set(map(id, deselected))
         items[:] = [item for item in items if id(item) not in gone]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    spider = session.config.stash[SESSION_KEY]
-    spider.check_connect_mode()
-    if spider.settings.active:
-        # A campaign's items live to the end of the run; the garbage collector need not
-        # walk them again and again (its full passes over 10^5 items cost more than items).
-        gc.collect()
-        gc.freeze()
+    book = session.config.stash.get(CASEBOOK_KEY, None)
+    if book is None:
+        return
+    book.check_connect_mode()
+    book.release()
+    # A campaign's items live to the end of the run; the garbage collector need not walk
+    # them again and again (its full passes over 10^5 items cost more than items).
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, Any]:
     """Start measuring ahead before the first item runs; stop when the loop ends."""
-    spider = session.config.stash[SESSION_KEY]
-    measuring = (
-        spider.settings.active
-        and not session.config.option.collectonly
-        and not xdist.is_controller(session.config)
-    )
-    if measuring:
-        config = session.config
+    config = session.config
+    book = config.stash.get(CASEBOOK_KEY, None)
+    measurer = None
+    if book is not None and _runs_items(session):
         # A worker plans what its scheduling tells it up front (its share, or all under
         # --dist each); with xdist's own load scheduling it cannot plan, and measures on demand.
-        ahead = not xdist.is_worker(config) or xdist.plans_everything(config)
-        spider.start(session.items, ahead)
+        is_worker = distributed.is_worker(config)
+        ahead = not is_worker or distributed.plans_everything(config)
+        follow = ahead and (not is_worker or worker.can_hand_out_in_order(config))
+        measurer = Measurer(
+            book, config.stash[INPUTS_KEY].settings, distributed.worker_count(config)
+        )
+        config.stash[MEASURER_KEY] = measurer
+        measurer.start(session.items, ahead, follow)
     try:
         return (yield)
     finally:
-        spider.stop()
+        if measurer is not None:
+            measurer.close()
+
+
+def _runs_items(session: pytest.Session) -> bool:
+    """This process runs the session's items (pytest's own loop would not bail out first)."""
+    config = session.config
+    if config.option.collectonly or distributed.is_controller(config):
+        return False
+    return not (session.testsfailed and not config.option.continue_on_collection_errors)
 
 
 @pytest.hookimpl(tryfirst=True, specname="pytest_runtestloop")
@@ -185,44 +224,46 @@ def pytest_runtestloop_finished_first(session: pytest.Session) -> bool | None:
     that order.
     """
     config = session.config
-    if config.option.collectonly or (
-        session.testsfailed and not config.option.continue_on_collection_errors
-    ):
-        return None  # pytest's own loop reports these
-    spider = config.stash[SESSION_KEY]
-    if not spider.planned:
+    measurer = config.stash.get(MEASURER_KEY, None)
+    if measurer is None or not measurer.follows or not _runs_items(session):
         return None
-    if xdist.is_worker(config):
-        xdist.hand_out_in_order(
-            config, session, lambda share: (item for item, _ in spider.run_order(share))
+    if distributed.is_worker(config):
+        worker.hand_out_in_order(
+            config, session, lambda share: (item for item, _ in measurer.run_order(share))
         )
         return None
-    run_items(session, spider.run_order(session.items))
+    run_items(session, measurer.run_order(session.items))
     return True
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-    spider = item.config.stash[SESSION_KEY]
-    spider.prefetch(nextitem)
+    measurer = item.config.stash.get(MEASURER_KEY, None)
+    if measurer is None:
+        return (yield)
+    measurer.prefetch(nextitem)
     try:
         return (yield)
     finally:
         if item.session.shouldstop or item.session.shouldfail:
-            spider.stop()
+            measurer.stop()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Fold each phase into the item's outcome; the teardown report carries the record."""
     report: pytest.TestReport = yield
-    spider = item.config.stash[SESSION_KEY]
-    if spider.settings.active:
-        spider.note_phase(item, report, call)
-        if report.when == "teardown":
-            output = spider.output(item)
-            spider.forget(item)
-            if output is not None:
-                # A plain-builtins attribute: pytest-xdist ships it to the controller.
-                report.spider_output = output  # type: ignore[attr-defined]
+    inputs = item.config.stash.get(INPUTS_KEY, None)
+    if inputs is None or case_of(item) is None:
+        return report
+    outcome.note_phase(item, report, call)
+    if report.when == "teardown":
+        measurer = item.config.stash.get(MEASURER_KEY, None)
+        output = outcome.output(item, inputs.vantage, measurer.in_flight if measurer else 0)
+        run = outcome.forget(item)
+        if measurer is not None:
+            measurer.done_with(item, took=run is not None and run.outcome is not None)
+        if output is not None:
+            # A plain-builtins attribute: pytest-xdist ships it to the controller.
+            report.spider_output = output  # type: ignore[attr-defined]
     return report

@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final, TypeGuard
 
+from pytest_spider.schema import ConnState
+
+# Plain ints, as in PATHspider (they travel between xdist processes as builtins).
 #: The connection succeeded.
-CONN_OK = 0
+CONN_OK: Final = ConnState.OK.value
 #: The connection failed (refused, reset, TLS or protocol error ...).
-CONN_FAILED = 1
+CONN_FAILED: Final = ConnState.FAILED.value
 #: The connection timed out.
-CONN_TIMEOUT = 2
+CONN_TIMEOUT: Final = ConnState.TIMEOUT.value
 #: The connection was not attempted.
-CONN_SKIPPED = 3
+CONN_SKIPPED: Final = ConnState.SKIPPED.value
 #: The whole job is to be dropped (e.g. a name that did not resolve): no record is kept.
-CONN_DISCARD = 4
+CONN_DISCARD: Final = ConnState.DISCARD.value
 
 #: What a ``conn_*`` function receives and returns: PATHspider's plain dicts.
 Job = dict[str, Any]
 FlowResult = dict[str, Any]
+#: PATHspider's ``--connect`` default.
+DEFAULT_CONNECT: Final = "http"
 ConnFunction = Callable[[Any, Job, int], FlowResult]
 
 
@@ -37,23 +42,34 @@ class Spider:
     ``(None, None)`` for the system's choice.
     """
 
-    #: Condition prefix and the experiment's name on the command line.
+    #: Condition prefix and the experiment's name in records; a class that sets none (as the
+    #: seed text of PATHspider's H2 plugin) is named after itself, lower-cased.
     name: ClassVar[str] = "spider"
     #: One line for help texts and reports.
     description: ClassVar[str] = ""
     #: The ``conn_*`` functions, in the order they run for each target.
     connections: ClassVar[Sequence[ConnFunction]] = ()
-    #: Connection modes this experiment supports; the first is the default.
+    #: Connection modes this experiment supports; the first is the default. An experiment
+    #: that declares none gets ``--spider-connect`` as given (default ``http``, as PATHspider).
     connect_supported: ClassVar[Sequence[str]] = ()
     #: False for experiments whose targets are names (dnsresolv): no address needed.
     needs_address: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Spider and DesynchronizedSpider (this module's) name no experiment.
+        own = [b for b in cls.__mro__ if b.__module__ not in (__name__, "builtins")]
+        if own and not any("name" in vars(base) for base in own):
+            cls.name = cls.__name__.lower()
 
     def __init__(
         self,
         args: argparse.Namespace | None = None,
         source: tuple[str | None, str | None] = (None, None),
     ) -> None:
-        self.args = args if args is not None else argparse.Namespace(timeout=5, connect=None)
+        self.args = (
+            args if args is not None else argparse.Namespace(timeout=5, connect=DEFAULT_CONNECT)
+        )
         self.source = source
 
     def combine_flows(self, flows: list[FlowResult]) -> list[str]:
@@ -98,7 +114,7 @@ class PluggableSpider:
     """
 
 
-def is_experiment(obj: object) -> bool:
+def is_experiment(obj: object) -> TypeGuard[type[Spider]]:
     """True for a concrete experiment class (a Spider subclass with connections)."""
     return (
         isinstance(obj, type)
@@ -111,7 +127,9 @@ def is_experiment(obj: object) -> bool:
 def experiment_args(
     experiment: type[Spider], timeout: float, connect: str | None, extra: Mapping[str, Any]
 ) -> argparse.Namespace:
-    """Build ``self.args`` for one experiment, as PATHspider's argparse would."""
-    if connect is None and experiment.connect_supported:
-        connect = experiment.connect_supported[0]
+    """Build ``self.args`` for one experiment, as PATHspider's argparse would: ``connect`` is
+    the mode given, else the experiment's first, else PATHspider's default ``http``."""
+    if connect is None:
+        modes = experiment.connect_supported
+        connect = modes[0] if modes else DEFAULT_CONNECT
     return argparse.Namespace(timeout=timeout, connect=connect, **extra)

@@ -20,6 +20,8 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, TextIO
 
+from pytest_spider.schema import CAMPAIGN
+
 NDJSON: Final = "ndjson"
 CSV_DIP: Final = "csv-dip"
 CSV_RANK: Final = "csv-rank"
@@ -311,7 +313,7 @@ def _reason(line: str, fmt: str, error: _Bad) -> str:
 
 
 #: How the campaign metadata line of pytest-spider's own output begins.
-CAMPAIGN_LINE = '{"spider_campaign"'
+CAMPAIGN_LINE = '{"' + CAMPAIGN + '"'
 
 
 class _FileReader:

@@ -144,3 +144,19 @@ def test_threads_start_with_the_work_up_to_the_concurrency() -> None:
     assert [big.take(k).value for k in range(40)] == [k * 10 for k in range(40)]
     assert big.threads == 4
     big.close()
+
+
+def test_finished_keys_are_announced_only_to_a_plan_that_is_followed() -> None:
+    followed: Engine[int] = Engine(concurrency=4, lookahead=50, hang_after=5)
+    followed.plan(_task(k) for k in range(20))
+    for k in range(20):
+        followed.take(k)
+    assert sorted(int(str(key)) for key in followed.finished(timeout=1)) == list(range(20))
+    # Nobody follows this plan (xdist's own scheduling): nothing piles up to be announced.
+    unfollowed: Engine[int] = Engine(concurrency=4, lookahead=50, hang_after=5)
+    unfollowed.plan((_task(k) for k in range(20)), announce=False)
+    for k in range(20):
+        unfollowed.take(k)
+    assert unfollowed.finished(timeout=0) == []
+    followed.close()
+    unfollowed.close()

@@ -1,9 +1,10 @@
-"""Pins for the few interfaces of pytest and pytest-xdist that are not public API.
+"""Pins for the few interfaces of pytest and pytest-xdist that are not public API, by behaviour.
 
 If an upgrade breaks one of these, this file says which, before a campaign loses records.
-Used by: pytest_spider/xdist.py (the scheduler and the worker's queue of indices),
-pytest_spider/reporting/junit.py, plugin.py (records ride on the teardown report as an extra
-attribute).
+Run on the lowest and the newest pytest and pytest-xdist the project supports (noxfile.py).
+Used by: pytest_spider/distributed/_xdist.py (the worker's queue of item indices),
+pytest_spider/reporting/junit.py (suite-level properties), plugin.py (records ride on
+the teardown report as an extra attribute).
 """
 
 from __future__ import annotations
@@ -13,19 +14,17 @@ from pathlib import Path
 
 import pytest
 import xdist.newhooks
-import xdist.scheduler.protocol
+import xdist.scheduler
 from _pytest.junitxml import LogXML, xml_key  # the private names junit.py relies on
-from xdist.workermanage import parse_tx_spec_config
 
-from pytest_spider.collect import fixture_info
-from pytest_spider.xdist import (
+from pytest_spider.distributed import (
     SHARE_KEY,
     STDIN_KEY,
-    ControllerPlugin,
-    ShareScheduling,
     is_controller,
     is_worker,
 )
+from pytest_spider.distributed.controller import ControllerPlugin
+from pytest_spider.distributed.scheduling import ShareScheduling
 
 
 def test_report_extra_attributes_survive_serialization(pytester: pytest.Pytester) -> None:
@@ -46,16 +45,6 @@ def test_report_extra_attributes_survive_serialization(pytester: pytest.Pytester
     assert back.spider_output == record
 
 
-def test_function_items_share_a_fixture_closure(pytester: pytest.Pytester) -> None:
-    """collect.fixture_info: pytest.Function keeps its closure in _fixtureinfo and takes one."""
-    item = pytester.getitem("def test_func(tmp_path): pass")
-    assert isinstance(item, pytest.Function)
-    info = fixture_info(item)
-    assert "tmp_path" in info.names_closure
-    twin = pytest.Function.from_parent(item.parent, name="twin", callobj=item.obj, fixtureinfo=info)
-    assert fixture_info(twin) is info and twin.fixturenames == item.fixturenames
-
-
 def test_junitxml_exposes_its_logxml_under_xml_key() -> None:
     assert isinstance(xml_key, pytest.StashKey)
     assert callable(LogXML.add_global_property)
@@ -69,9 +58,9 @@ def test_junitxml_exposes_its_logxml_under_xml_key() -> None:
 def test_xdist_hooks_and_names_we_use(pytester: pytest.Pytester) -> None:
     assert hasattr(xdist.newhooks, "pytest_configure_node")
     assert hasattr(xdist.newhooks, "pytest_xdist_make_scheduler")
+    assert hasattr(xdist.newhooks, "pytest_xdist_node_collection_finished")
     config = pytester.parseconfig("--tx", "3*popen", "--dist", "load")
     assert not is_worker(config) and not is_controller(config)
-    assert len(parse_tx_spec_config(config)) == 3
     controller = ControllerPlugin(
         config, share=True, stdin_text="198.18.0.1\n", on_collected=lambda n, each: None
     )
@@ -91,15 +80,17 @@ def test_xdist_hooks_and_names_we_use(pytester: pytest.Pytester) -> None:
     assert not Path(copy).exists()
 
 
-def test_share_scheduling_has_every_method_of_the_scheduler_protocol() -> None:
-    wanted = {name for name in dir(xdist.scheduler.protocol.Scheduling) if not name.startswith("_")}
+def test_share_scheduling_has_every_method_of_xdists_each_scheduling() -> None:
+    """The scheduler protocol (``xdist.scheduler.protocol`` from xdist 3.6), as every
+    version's EachScheduling implements it and nothing more."""
+    wanted = {name for name in dir(xdist.scheduler.EachScheduling) if not name.startswith("_")}
     assert wanted <= set(dir(ShareScheduling))
 
 
 def test_workers_have_workerinput_and_the_controller_a_dsession(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """
-from pytest_spider.xdist import is_controller, is_worker
+from pytest_spider.distributed import is_controller, is_worker
 def pytest_sessionstart(session):
     config = session.config
     role = "worker" if is_worker(config) else "controller" if is_controller(config) else "none"
@@ -113,14 +104,38 @@ def pytest_sessionstart(session):
     assert (pytester.path / "role-worker").read_text() == "xx"
 
 
-def test_xdist_worker_loop_takes_indices_from_its_torun_queue() -> None:
-    """xdist.hand_out_in_order: the worker loop asks ``self.torun.get()`` for each next index
-    and the command handler fills it with ``self.torun.put``."""
-    import xdist.remote
+def test_a_worker_loop_takes_each_next_item_from_the_queue_we_find(
+    pytester: pytest.Pytester,
+) -> None:
+    """_xdist.worker_queue_owner finds, on a worker, the queue xdist's loop takes item indices
+    from: reversing it makes the worker run its items in reverse (one worker, so the
+    controller's order of reports is the worker's order of running)."""
+    pytester.makeconftest(
+        """
+import pytest
+from pytest_spider.distributed import _xdist, is_worker
 
-    interactor = xdist.remote.WorkerInteractor
-    assert "self.torun = " in inspect.getsource(interactor.__init__)
-    assert "self.torun.get()" in inspect.getsource(interactor.pytest_runtestloop)
-    assert "self.torun.get()" in inspect.getsource(interactor.run_one_test)
-    assert "self.torun.put(" in inspect.getsource(interactor.handle_command)
-    assert {"get", "put"} <= set(dir(xdist.remote.TestQueue))
+class Reversed:
+    def __init__(self, queue, count):
+        self.queue, self.count, self.held = queue, count, None
+    def put(self, index):
+        self.queue.put(index)
+    def get(self):
+        if self.held is None:
+            self.held = [self.queue.get() for _ in range(self.count)]
+        return self.held.pop() if self.held else self.queue.get()
+    def __getattr__(self, name):
+        return getattr(self.queue, name)
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session):
+    if is_worker(session.config):
+        owner = _xdist.worker_queue_owner(session.config)
+        owner.torun = Reversed(owner.torun, len(session.items))
+"""
+    )
+    pytester.makepyfile(test_order="\n".join(f"def test_{n}(): pass" for n in range(5)))
+    result = pytester.runpytest_subprocess("-n", "1", "--dist", "each", "-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=5)
+    ran = [line.split("::")[1].split()[0] for line in result.outlines if "PASSED" in line]
+    assert ran == [f"test_{n}" for n in reversed(range(5))]

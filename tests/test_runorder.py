@@ -28,7 +28,9 @@ class ScriptedEngine:
         return list(self.batches.pop(0)) if self.batches else []
 
 
-def _order(nodes: list[Node], engine: ScriptedEngine, measured: set[str], patience: float = 0.0):
+def _order(
+    nodes: list[Node], engine: ScriptedEngine, measured: set[str], patience: float = 0.0
+) -> list[tuple[Node, Node | None]]:
     return list(
         run_order(
             nodes,

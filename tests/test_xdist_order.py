@@ -1,5 +1,5 @@
-"""Share scheduling's moving parts (pytest_spider.xdist): the worker's queue of item indices,
-handed out in run order, and the controller's scheduler, crashes included."""
+"""Share scheduling's moving parts (pytest_spider.distributed): the worker's queue of item
+indices, handed out in run order, and the controller's scheduler, crashes included."""
 
 from __future__ import annotations
 
@@ -8,14 +8,10 @@ from typing import Any
 
 import pytest
 
-from pytest_spider.xdist import (
-    REPLACES_KEY,
-    SHARE_KEY,
-    ControllerPlugin,
-    ShareScheduling,
-    _InOrderQueue,
-    plans_everything,
-)
+from pytest_spider.distributed import REPLACES_KEY, SHARE_KEY, plans_everything, tx_count
+from pytest_spider.distributed.controller import ControllerPlugin
+from pytest_spider.distributed.scheduling import ShareScheduling
+from pytest_spider.distributed.worker import InOrderQueue
 
 SHUTDOWN = object()
 
@@ -34,13 +30,13 @@ class FakeQueue:
         return "locked"
 
 
-def _queue(queue: FakeQueue, plan: list[int]) -> _InOrderQueue:
+def _queue(queue: FakeQueue, plan: list[int]) -> InOrderQueue:
     items: dict[int, Any] = {index: f"item{index}" for index in plan}
     # The "run order": reversed.
-    return _InOrderQueue(queue, items, lambda share: iter(reversed(share)))  # type: ignore[arg-type]
+    return InOrderQueue(queue, items, lambda share: iter(reversed(share)))
 
 
-def _drain(queue: _InOrderQueue) -> list[Any]:
+def _drain(queue: InOrderQueue) -> list[Any]:
     out = []
     while (value := queue.get()) is not SHUTDOWN:
         out.append(value)
@@ -68,7 +64,7 @@ def test_puts_and_other_queue_methods_reach_the_real_queue() -> None:
 
 class FakeNode:
     def __init__(self, share: int, count: int = 2) -> None:
-        self.workerinput = {SHARE_KEY: (share, count)}
+        self.workerinput: dict[str, object] = {SHARE_KEY: (share, count)}
         self.sent: list[int] = []
         self.down = False
 
@@ -153,7 +149,7 @@ def test_a_replacement_worker_takes_the_crashed_share_and_measures_on_demand(
     replacement.workerinput = {}
     controller.pytest_configure_node(replacement)
     assert replacement.workerinput[SHARE_KEY] == (1, 2)
-    assert replacement.workerinput[REPLACES_KEY] is True
+    assert replacement.workerinput.get(REPLACES_KEY) is True
 
     class WorkerConfig:
         workerinput = replacement.workerinput
@@ -162,3 +158,8 @@ def test_a_replacement_worker_takes_the_crashed_share_and_measures_on_demand(
     assert not plans_everything(WorkerConfig())  # type: ignore[arg-type]
     WorkerConfig.workerinput = first.workerinput
     assert plans_everything(WorkerConfig())  # type: ignore[arg-type]
+
+
+def test_the_worker_count_comes_from_the_tx_specs(pytester: pytest.Pytester) -> None:
+    assert tx_count(pytester.parseconfig("--tx", "3*popen", "--dist", "load")) == 3
+    assert tx_count(pytester.parseconfig("--tx", "popen//id=a", "--tx", "popen//id=b")) == 2

@@ -14,7 +14,19 @@ from __future__ import annotations
 import pytest
 from _pytest.junitxml import xml_key
 
-from pytest_spider.record import Record, properties
+from pytest_spider import schema
+from pytest_spider.schema import Record
+
+
+def properties(record: Record) -> list[tuple[str, str]]:
+    """Flat name/value pairs: the conditions, then each connection's state and error."""
+    props = [("spider.conditions", " ".join(schema.conditions_of(record)))]
+    for flow in record.get(schema.FLOW_RESULTS) or ():
+        prefix = f"spider.{flow.get('conn', flow.get('config'))}"
+        props.append((f"{prefix}.state", schema.state_word(flow.get("spdr_state"))))
+        if flow.get("error_class"):
+            props.append((f"{prefix}.error", f"{flow['error_class']}: {flow.get('error')}"))
+    return props
 
 
 def add_record(config: pytest.Config, report: pytest.TestReport, record: Record) -> None:

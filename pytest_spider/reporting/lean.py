@@ -14,6 +14,7 @@ Reports of other items are never touched.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -31,7 +32,8 @@ PASSED = _Passed()
 
 
 class LeanReports:
-    """Applies the policy above to each finished spider report."""
+    """Applies the policy above to each finished spider report (a pytest plugin object,
+    registered in every process of a campaign)."""
 
     def __init__(self, config: pytest.Config, worker: bool) -> None:
         self.config = config
@@ -39,6 +41,14 @@ class LeanReports:
         chars = str(getattr(config.option, "reportchars", "") or "")
         durations = config.getoption("durations", None) is not None
         self.everything = durations or bool(set(chars) & set("AP"))
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            if "spider" in report.keywords:
+                self.forget(report)
 
     def forget(self, report: pytest.TestReport) -> None:
         """Called once pytest's own hooks have seen ``report``."""

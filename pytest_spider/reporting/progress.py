@@ -36,7 +36,7 @@ class ProgressLine:
     def for_config(cls, config: pytest.Config) -> ProgressLine | None:
         """A progress line where one belongs (default verbosity, a terminal), else None."""
         terminal = config.pluginmanager.get_plugin("terminalreporter")
-        if terminal is None or config.get_verbosity() != 0 or not terminal.isatty():
+        if terminal is None or config.get_verbosity() != 0 or not _on_a_terminal(terminal):
             return None
         return cls(terminal)
 
@@ -74,6 +74,13 @@ class ProgressLine:
         if self.shown:
             self.terminal.write_line("")
             self.shown = False
+
+
+def _on_a_terminal(terminal: Any) -> bool:
+    """``TerminalReporter.isatty``: a bool before pytest 8.4.1, a method since (a callable bool
+    for now); both are asked the way that works for each."""
+    isatty = terminal.isatty
+    return bool(isatty() if callable(isatty) else isatty)
 
 
 def quiet_status(report: pytest.TestReport) -> tuple[str, str, str]:

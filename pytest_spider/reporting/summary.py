@@ -1,62 +1,70 @@
-"""The terminal summary: per experiment, how many targets ended in each condition."""
+"""The terminal summary: per experiment (and vantage), outcomes and how many targets ended in
+each condition, counted with the same :class:`~pytest_spider.tally.Tally` the HTML report uses.
+"""
 
 from __future__ import annotations
 
 import collections
 from collections.abc import Iterator
+from typing import Any
 
-from pytest_spider.record import EXCLUDED, UNADDRESSED, Record
+from pytest_spider import schema
+from pytest_spider.schema import Record
+from pytest_spider.tally import Group, Tally
+
+
+def heading(group: Group) -> str:
+    """The experiment, and the vantage point where it is not the default one."""
+    experiment, vantage = group
+    return experiment if vantage == schema.DEFAULT_VANTAGE else f"{experiment} @ {vantage}"
 
 
 class Summary:
     """Counts records as they are emitted; renders the end-of-run table."""
 
     def __init__(self) -> None:
-        self.conditions: dict[str, collections.Counter[str]] = {}
-        self.outcomes: dict[str, collections.Counter[str]] = {}
-        self.excluded = 0
-        self.unaddressed = 0
-        self.discarded = 0
-        self.emitted: collections.Counter[str] = collections.Counter()
+        self.tally = Tally()
+        #: Targets whose record the experiment dropped (CONN_DISCARD), per group.
+        self.discarded: collections.Counter[Group] = collections.Counter()
 
-    @staticmethod
-    def _heading(record: Record) -> str:
-        """The experiment, and the vantage point where it is not the local one."""
-        vantage = record.get("vantage") or "local"
-        experiment = str(record.get("experiment"))
-        return experiment if vantage == "local" else f"{experiment} @ {vantage}"
+    def add(self, record: Record, emitted: bool = False) -> None:
+        """Count one record (``emitted``: handed out by an experiment besides its own)."""
+        self.tally.add(record, emitted)
 
-    def add(self, record: Record) -> None:
-        """Count one record."""
-        experiment = self._heading(record)
-        self.conditions.setdefault(experiment, collections.Counter()).update(record["conditions"])
-        self.outcomes.setdefault(experiment, collections.Counter())[record["outcome"]] += 1
-        reason = record.get("reason") or ""
-        self.excluded += reason.startswith(EXCLUDED)
-        self.unaddressed += reason.startswith(UNADDRESSED)
+    def add_discarded(self, experiment: str, vantage: str) -> None:
+        """Count a target whose record the experiment dropped."""
+        self.discarded[experiment, vantage] += 1
 
-    def add_discarded(self, experiment: str) -> None:
-        """Count a target whose record the experiment dropped (CONN_DISCARD)."""
-        self.outcomes.setdefault(experiment, collections.Counter())["discarded"] += 1
-        self.discarded += 1
+    def groups(self) -> list[Group]:
+        return sorted(set(self.tally.groups()) | set(self.discarded))
 
-    def add_emitted(self, record: Record) -> None:
-        """Count a record an experiment emitted besides its own (dnsresolv's addresses)."""
-        experiment = self._heading(record)
-        self.conditions.setdefault(experiment, collections.Counter()).update(
-            record.get("conditions", ())
-        )
-        self.emitted[experiment] += 1
+    def outcomes(self, group: Group) -> collections.Counter[str]:
+        """Outcome -> targets of one group, discarded ones included."""
+        outcomes = self.tally.outcomes_of(group)
+        if self.discarded[group]:
+            outcomes["discarded"] = self.discarded[group]
+        return outcomes
 
     def lines(self) -> Iterator[str]:
-        """The table, one experiment after another, conditions sorted by name."""
-        for experiment in sorted(self.outcomes.keys() | self.emitted.keys()):
-            outcomes = self.outcomes.get(experiment, collections.Counter())
+        """The table, one group after another, conditions sorted by name."""
+        for group in self.groups():
+            outcomes = self.outcomes(group)
             parts = ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
-            emitted = self.emitted[experiment]
+            emitted = self.tally.emitted[group]
             more = f", {emitted} records emitted" if emitted else ""
-            yield f"{experiment}: {sum(outcomes.values())} targets ({parts}){more}"
-            conditions = self.conditions.get(experiment, collections.Counter())
+            yield f"{heading(group)}: {outcomes.total()} targets ({parts}){more}"
+            conditions = self.tally.conditions_of(group)
             width = max((len(c) for c in conditions), default=0)
             for condition in sorted(conditions):
                 yield f"  {condition:<{width}}  {conditions[condition]:>8}"
+
+    def counts(self) -> dict[str, Any]:
+        """Outcomes and conditions per group, for the campaign's metadata."""
+        groups = self.groups()
+        return {
+            "excluded": self.tally.unmeasured[schema.EXCLUDED],
+            "unaddressed": self.tally.unmeasured[schema.NO_ADDRESS],
+            "discarded": self.discarded.total(),
+            "outcomes": {heading(g): dict(self.outcomes(g)) for g in groups},
+            "conditions": {heading(g): dict(self.tally.conditions_of(g)) for g in groups},
+        }

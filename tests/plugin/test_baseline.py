@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.plugin.conftest import read_records, scripted_targets, write_targets
 
 
-def _campaign(pytester: pytest.Pytester, name: str, *scripts: str, args: tuple[str, ...] = ()):
+def _campaign(
+    pytester: pytest.Pytester, name: str, *scripts: str, args: tuple[str, ...] = ()
+) -> tuple[pytest.RunResult, Path]:
     targets = write_targets(pytester.path / f"{name}.targets", scripted_targets(*scripts))
     out = pytester.path / f"{name}.ndjson"
     result = pytester.runpytest(

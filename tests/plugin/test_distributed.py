@@ -44,6 +44,10 @@ def test_each_worker_builds_only_its_share_and_plain_tests_run_once(
     assert worker_of["1"] == worker_of["3"] == worker_of["5"] != worker_of["2"] == worker_of["4"]
     ran = sorted(p.name.rsplit("-", 1)[0] for p in scripted.path.glob("ran-*"))
     assert ran == ["ran-0", "ran-1", "ran-2"]
+    # pytest's progress counts against all shares together: it ends at 100 %, never past it.
+    progress = [int(line.split("[")[2].split("%")[0]) for line in result.outlines
+                if line.startswith("[gw") and "%]" in line]  # fmt: skip
+    assert len(progress) == 13 and max(progress) == 100
 
 
 def test_a_crashed_workers_share_goes_to_its_replacement(scripted: pytest.Pytester) -> None:
@@ -73,7 +77,7 @@ def _peak_concurrency(pytester: pytest.Pytester, *args: str) -> int:
         f"--spider-targets={targets}", f"--spider-output={out}", "-n", "2", "experiments/", *args
     )
     result.assert_outcomes(passed=40)
-    return max(r["flow_results"][0]["concurrent"] for r in read_records(out))
+    return max(int(r["flow_results"][0]["concurrent"]) for r in read_records(out))
 
 
 def test_share_scheduling_lets_each_worker_measure_ahead(scripted: pytest.Pytester) -> None:

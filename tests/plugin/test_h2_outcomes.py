@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,16 +119,17 @@ def _seed_class_source() -> str:
     pytest.skip(f"the H2 seed text is not at {seeds} (shared/ sits beside a checkout)")
 
 
-#: The port: only the imports change; PATHspider's h2 combine_flows is appended.
+#: The port: only the imports change. The seed text shows the class without combine_flows (it
+#: is elsewhere in PATHspider's plugin), so PATHspider's h2 combine_flows comes in a subclass,
+#: leaving the seed's class exactly as written: no name, no connect_supported.
 SEED_IMPORTS = """import pycurl
 from pytest_spider import CONN_OK, DesynchronizedSpider, PluggableSpider
 from pytest_spider import connect_http, connect_https
 
 """
 SEED_COMBINE_FLOWS = """
-    name = "h2"
-    connect_supported = ["http", "https"]
 
+class H2(H2):
     def combine_flows(self, flows):
         ok = [flow["spdr_state"] == CONN_OK for flow in flows]
         conditions = [self.combine_connectivity(ok[0], ok[1])]
@@ -147,10 +149,12 @@ SEED_COMBINE_FLOWS = """
         # PATHspider 2.0.1 reported h2.upgrade.failed here: its https helper spoke plain HTTP.
         ("https", "h2_tls", "h2.upgrade.success"),
         ("https", "h1_tls", "h2.upgrade.failed"),
+        # No mode given: PATHspider's default, http.
+        (None, "h2c", "h2.upgrade.success"),
     ],
 )
 def test_the_seed_h2_plugin_runs_with_only_its_imports_changed(
-    demo: DemoServers, pytester: pytest.Pytester, mode: str, server: str, expected: str
+    demo: DemoServers, pytester: pytest.Pytester, mode: str | None, server: str, expected: str
 ) -> None:
     source = SEED_IMPORTS + _seed_class_source() + "\n" + SEED_COMBINE_FLOWS
     pytester.makepyfile(seed_h2=source)
@@ -158,7 +162,7 @@ def test_the_seed_h2_plugin_runs_with_only_its_imports_changed(
     out = pytester.path / "out.ndjson"
     pytester.runpytest(
         f"--spider-targets={targets}",
-        f"--spider-connect={mode}",
+        *([f"--spider-connect={mode}"] if mode else []),
         f"--spider-output={out}",
         "--spider-timeout=2",
         "seed_h2.py",
@@ -168,3 +172,55 @@ def test_the_seed_h2_plugin_runs_with_only_its_imports_changed(
     (record,) = read_records(out)
     assert expected in record["conditions"]
     assert record["nodeid"].startswith("seed_h2.py::H2[")
+    assert record["experiment"] == "h2"
+
+
+def test_the_seed_class_alone_says_what_it_lacks(
+    demo: DemoServers, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(seed_h2=SEED_IMPORTS + _seed_class_source())
+    targets = write_target_list([demo.endpoints["h1"]], pytester.path / "t.ndjson")
+    result = pytester.runpytest(f"--spider-targets={targets}", "seed_h2.py")
+    # (An experiment that discards every target, as dnsresolv does, needs none.)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*NotImplementedError: H2 must define combine_flows()*"])
+
+
+def test_an_installed_experiments_printed_node_id_runs_that_item(
+    demo: DemoServers, pytester: pytest.Pytester
+) -> None:
+    targets = write_target_list(
+        [demo.endpoints[name] for name in ("h1", "h2c")], pytester.path / "t.ndjson"
+    )
+    listed = pytester.runpytest(
+        f"--spider-targets={targets}", "--spider-experiment=h2", "--co", "-q"
+    )
+    ids = [line for line in listed.outlines if "::H2[" in line]
+    assert len(ids) == 2
+    again = pytester.runpytest(f"--spider-targets={targets}", ids[1], "-v")
+    again.assert_outcomes(passed=1)
+    again.stdout.fnmatch_lines([f"*{ids[1].split('::', 1)[1].replace('[', '[[]')}* PASSED*"])
+
+
+@pytest.mark.parametrize("first", ["name", "path"])
+def test_a_campaign_resumes_under_either_spelling_of_its_experiment(
+    demo: DemoServers, pytester: pytest.Pytester, first: str
+) -> None:
+    """Started with ``--spider-experiment=h2`` and resumed with the module's path, or the
+    other way round: the records already there are recognised by their key."""
+    module = importlib.import_module("pytest_spider.experiments.h2").__file__
+    spellings = {"name": "--spider-experiment=h2", "path": str(module)}
+    second = "path" if first == "name" else "name"
+    out = pytester.path / "out.ndjson"
+    one = write_target_list([demo.endpoints["h1"]], pytester.path / "one.ndjson")
+    pytester.runpytest(
+        f"--spider-targets={one}", f"--spider-output={out}", spellings[first]
+    ).assert_outcomes(passed=1)
+    both = write_target_list(
+        [demo.endpoints[name] for name in ("h1", "h2c")], pytester.path / "both.ndjson"
+    )
+    resumed = pytester.runpytest(
+        f"--spider-targets={both}", f"--spider-output={out}", "--spider-resume", spellings[second]
+    )
+    resumed.assert_outcomes(passed=1, deselected=1)
+    assert sorted(r["server"] for r in read_records(out)) == ["h1", "h2c"]

@@ -99,7 +99,7 @@ def test_settings_come_from_the_ini_file(scripted: pytest.Pytester) -> None:
 
 def test_bad_option_values_are_usage_errors(scripted: pytest.Pytester) -> None:
     (scripted.path / "t.txt").write_text("198.18.0.1\n")
-    for bad in ("--spider-timeout=soon", "--spider-concurrency=0", "--spider-connect=carrier"):
+    for bad in ("--spider-timeout=soon", "--spider-concurrency=0"):
         result = scripted.runpytest("--spider-targets=t.txt", bad, "experiments/")
         assert result.ret == pytest.ExitCode.USAGE_ERROR, bad
     result = scripted.runpytest(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 import pytest
 
 from tests.plugin.conftest import read_records, scripted_targets, write_targets
@@ -132,13 +135,15 @@ def test_without_targets_experiments_are_not_collected(scripted: pytest.Pytester
 
 
 def test_installed_experiment_runs_by_name(pytester: pytest.Pytester) -> None:
-    # An empty directory: the built-in h2 comes from the entry-point group.
+    # An empty directory: the built-in h2 comes from the entry-point group, and its node ids
+    # spell its file's path (absolute here, where it lies outside the rootdir).
     targets = pytester.path / "t.txt"
     targets.write_text("198.18.0.1\n")
     result = pytester.runpytest(
         f"--spider-targets={targets}", "--spider-experiment=h2", "--co", "-q"
     )
-    result.stdout.fnmatch_lines(["pytest_spider/experiments/h2.py::H2[[]198.18.0.1[]]", "1 test*"])
+    path = Path(importlib.import_module("pytest_spider.experiments.h2").__file__ or "")
+    result.stdout.fnmatch_lines([f"{path.resolve().as_posix()}::H2[[]198.18.0.1[]]", "1 test*"])
 
 
 def test_unknown_experiment_name_is_a_usage_error(pytester: pytest.Pytester) -> None:

@@ -7,6 +7,7 @@ import pty
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from pytest_spider.reporting.progress import ProgressLine
 from tests.plugin.conftest import scripted_targets, write_targets
 
 
-def _run_on_a_terminal(cwd: object, *args: str) -> str:
+def _run_on_a_terminal(cwd: Path, *args: str) -> str:
     """pytest with a pseudo-terminal as its stdout: what a person at a terminal sees."""
     leader, follower = pty.openpty()
     run = subprocess.Popen(

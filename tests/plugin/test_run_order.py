@@ -90,3 +90,20 @@ def test_xdist_workers_run_their_share_finished_first(scripted: pytest.Pytester)
     assert [n for n in last if n % 2][-1] == 1
     assert [n for n in last if not n % 2][-1] == 2
     assert all(flow["calls"] == 1 for r in records for flow in r["flow_results"])
+
+
+@pytest.mark.parametrize("dist", [[], ["--dist", "each"]], ids=["share", "each"])
+def test_one_xdist_worker_runs_finished_first(scripted: pytest.Pytester, dist: list[str]) -> None:
+    """Behaviour, not xdist's source: one worker's reports reach the controller in the order
+    it runs them, so the slow target planned first must be recorded last."""
+    targets = write_targets(
+        scripted.path / "t.ndjson", scripted_targets("sleep,ok", *["ok,ok"] * 6)
+    )
+    out = scripted.path / "out.ndjson"
+    result = scripted.runpytest_subprocess(
+        f"--spider-targets={targets}", f"--spider-output={out}", "experiments/", "-n", "1", *dist
+    )
+    result.assert_outcomes(passed=7)
+    records = read_records(out)
+    assert records[-1]["dip"] == "198.18.0.1"
+    assert len(records) == 7

@@ -1,0 +1,105 @@
+"""The controller's plugin: numbers the workers' shares, forwards stdin, picks the scheduler,
+and tells the scheduler which item each worker is running (for crash reports)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_spider.distributed import (
+    REPLACES_KEY,
+    SHARE_KEY,
+    STDIN_KEY,
+    VANTAGE_KEY,
+    tx_count,
+)
+from pytest_spider.distributed.scheduling import ShareScheduling
+
+
+class ControllerPlugin:
+    """Registered on the xdist controller only (where pytest-xdist is installed)."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        share: bool,
+        stdin_text: str | None,
+        on_collected: Callable[[int, bool], None],
+    ) -> None:
+        self.config = config
+        self.share = share
+        self.on_collected = on_collected
+        self.configured = 0
+        self.scheduler: ShareScheduling | None = None
+        self.session: pytest.Session | None = None
+        self._counted: set[int] = set()
+        self.stdin_copy: str | None = None
+        if stdin_text is not None:
+            with tempfile.NamedTemporaryFile(
+                "w", prefix="spider-stdin-", suffix=".txt", delete=False, encoding="utf-8"
+            ) as spool:
+                spool.write(stdin_text)
+            self.stdin_copy = spool.name
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
+
+    def _set_total(self, total: int) -> None:
+        """All shares' items: what pytest's progress percentage counts against."""
+        if self.session is not None:
+            self.session.testscollected = total
+
+    def _shares(self) -> bool:
+        return self.share and self.config.getoption("dist") == "load"
+
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist hook: tell each worker what it will run (and where stdin's copy is).
+
+        Workers see ``--dist`` as ``no``, so what they need of it travels in workerinput.
+        """
+        dist = self.config.getoption("dist")
+        if dist == "each":
+            node.workerinput[VANTAGE_KEY] = node.gateway.id
+        elif self._shares():
+            # A crashed worker's replacement takes over its share.
+            replacing = self.scheduler.shares_to_replace if self.scheduler is not None else []
+            replaces = bool(replacing)
+            share = replacing.pop(0) if replaces else self.configured
+            node.workerinput[SHARE_KEY] = (share, tx_count(self.config))
+            node.workerinput[REPLACES_KEY] = replaces
+        self.configured += 1
+        if self.stdin_copy is not None:
+            node.workerinput[STDIN_KEY] = self.stdin_copy
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        """xdist hook: a worker's collection is in, for the progress line's total: each
+        vantage and each share adds to it; under load scheduling every worker has it all."""
+        share = node.workerinput.get(SHARE_KEY)
+        if share is not None:
+            adds = share[0] not in self._counted
+            self._counted.add(share[0])
+        else:
+            adds = self.config.getoption("dist") == "each"
+        self.on_collected(len(ids), adds)
+
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """xdist hook: share scheduling in place of load scheduling, unless told otherwise."""
+        if self._shares():
+            self.scheduler = ShareScheduling(config, log, self._set_total)
+            return self.scheduler
+        return None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """A worker's setup report: the scheduler learns what that worker is running."""
+        node = getattr(report, "node", None)
+        if self.scheduler is not None and node is not None and report.when == "setup":
+            self.scheduler.note_running(node, report.nodeid)
+
+    def pytest_unconfigure(self) -> None:
+        """The workers are gone by now; so goes stdin's copy."""
+        if self.stdin_copy is not None:
+            Path(self.stdin_copy).unlink(missing_ok=True)
