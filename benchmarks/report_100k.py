@@ -17,7 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_spider.campaign.synth import synthetic_records, write_records
+# The record generator is test support (tests/support/synth.py), not part of the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.synth import synthetic_records, write_records
 
 EXPERIMENTS = ("h2", "tfo")
 VANTAGES = ("local", "lab-b")

@@ -85,7 +85,7 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     # matplotlib is imported only here: diff and the plugin's baseline checks do without it.
-    from pytest_spider.campaign.report import write_report
+    from pytest_spider.campaign.report import ReportExtraMissing, write_report
 
     try:
         result = write_report(
@@ -96,7 +96,7 @@ def report_main(argv: Sequence[str] | None = None) -> int:
             top=args.top,
             title=args.title,
         )
-    except (RecordFileError, OSError) as exc:
+    except (RecordFileError, OSError, ReportExtraMissing) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     summary = result.summary

@@ -1,6 +1,8 @@
 """Making the HTML report of record files: one streaming pass, then one page written.
 
 This is what ``python -m pytest_spider report`` and the plugin's ``--spider-report`` call.
+The charts need matplotlib, the ``report`` extra: without it :func:`write_report` raises
+:class:`ReportExtraMissing` before reading anything.
 """
 
 from __future__ import annotations
@@ -18,10 +20,25 @@ from pytest_spider.campaign.compare import (
     diff_baselines,
     load_baseline,
 )
-from pytest_spider.campaign.html import render
 from pytest_spider.campaign.load import RecordStream
 
 Paths = Sequence[str | os.PathLike[str]]
+
+#: How to get what the report needs.
+REPORT_EXTRA = "pip install 'pytest-spider[report]'"
+
+
+class ReportExtraMissing(ImportError):
+    """matplotlib, which draws the report's charts (the ``report`` extra), is not installed."""
+
+
+def require_report_extra() -> None:
+    """Raise :class:`ReportExtraMissing`, with a one-line message, if matplotlib won't import."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        message = f"the HTML report needs matplotlib ({exc}): {REPORT_EXTRA}"
+        raise ReportExtraMissing(message) from exc
 
 
 @dataclasses.dataclass
@@ -45,8 +62,12 @@ def write_report(
 ) -> ReportResult:
     """Write the report of ``record_paths`` (with a diff against ``baseline_paths`` if given).
 
-    Raises RecordFileError on unreadable or malformed input, before anything is written.
+    Raises RecordFileError on unreadable or malformed input, before anything is written, and
+    ReportExtraMissing without matplotlib, before anything is read.
     """
+    require_report_extra()
+    from pytest_spider.campaign.html import render  # imports matplotlib
+
     started = time.perf_counter()
     baseline = load_baseline(baseline_paths) if baseline_paths else None
     fresh = Baseline() if baseline is not None else None

@@ -14,16 +14,19 @@ from pathlib import Path
 import pytest
 
 from pytest_spider.campaign.report import write_report
-from pytest_spider.campaign.synth import synthetic_records, write_records
+from tests.support.synth import synthetic_records, write_records
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 CHROMIUM = shutil.which("chromium")
 #: Charts' colours for "works" and "broken": seen on screen only if the SVG really rendered.
 WORKS_RGB, BROKEN_RGB = (0x43, 0xA0, 0x47), (0xE5, 0x39, 0x35)
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (Debian package: chromium)"
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="chromium is not installed (Debian package: chromium)"
+    ),
+]
 
 
 def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,8 @@ from pytest_spider.lab import Lab, lab_available
 from tests.campaign.test_browser import ARTIFACTS, CHROMIUM, chromium, console_messages
 
 pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.browser,
     pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: chromium)"),
     pytest.mark.skipif(lab_available() is not None, reason=f"no lab here: {lab_available()}"),
 ]

@@ -1,5 +1,8 @@
 """Plausible campaign records made up from a seed, for the report's tests and benchmark.
 
+Test support, not shipped in the wheel: ``tests/campaign/test_browser.py`` and
+``benchmarks/report_100k.py`` (which puts the checkout's root on ``sys.path``) import it.
+
 Targets are numbered: target i has the same address, domain, AS and country whatever the seed,
 so two campaigns made with different seeds compare target by target like two real runs.
 Addresses are lab addresses (198.18.0.0/15, then 2001:db8::/32); nothing here touches a network.
@@ -15,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from pytest_spider import record as record_format
+from pytest_spider import schema
 
 _V4_BASE: Final = ipaddress.IPv4Address("198.18.0.0")
 _V4_SIZE: Final = 2**17
@@ -95,10 +98,16 @@ def synthetic_records(
 def _outcome(rng: random.Random, experiment: str, index: int, at: datetime) -> dict[str, Any]:
     """Conditions, flows, outcome and reason of one target x experiment."""
     if index % 97 == 5:
-        reason = f"{record_format.EXCLUDED} block.txt:3 (198.18.0.0/24)"
-        return {"conditions": [], "flow_results": [], "outcome": "skipped", "reason": reason}
+        reason = "excluded by block.txt:3 (198.18.0.0/24)"
+        return {
+            "conditions": [],
+            "flow_results": [],
+            "outcome": "skipped",
+            "reason": reason,
+            schema.UNMEASURED: schema.EXCLUDED,
+        }
     if index % 89 == 7:
-        reason = record_format.DISCARDED
+        reason = "discarded by the experiment (CONN_DISCARD)"
         return {"conditions": [], "flow_results": [], "outcome": "skipped", "reason": reason}
     break_rate, extra = _EXPERIMENTS.get(experiment, (0.05, None))
     baseline = rng.random() > 0.03
