@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything pytest-spider's demo, tests and benchmarks need on a fresh Debian
-# machine: the lab's Debian packages (as root) and the package itself with its test extras.
+# machine: the lab's Debian packages (as root), the package itself with its test extras, and
+# nox and uv, which scripts/test.sh runs the checks with.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,3 +30,6 @@ else
 fi
 
 python -m pip install -q --disable-pip-version-check -e ".[test]"
+# scripts/test.sh runs lint and the suite through nox (noxfile.py), in virtual environments
+# that uv makes and fills.
+python -m pip install -q --disable-pip-version-check "nox>=2025.10.14" "uv>=0.5"

@@ -61,6 +61,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.lab  # a network namespace of its own, with nftables
 @pytest.mark.parametrize("path", sorted(PATHS))
 def test_path_behaviour_in_a_namespace(netns: Any, path: str, ns_host: str) -> None:
     v4_rule, v6_rule = PATHS[path]

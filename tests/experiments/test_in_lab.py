@@ -20,6 +20,9 @@ from pytest_spider.experiments.tfo import TFO
 from pytest_spider.lab.servers import running
 from pytest_spider.spider import experiment_args
 
+#: Needs a path lab (root, network namespaces, nginx, nftables): deselect with -m 'not lab'.
+pytestmark = pytest.mark.lab
+
 WILDCARDS = ["--host", "0.0.0.0", "--host", "::"]
 #: Long enough for a SYN sent again after the kernel's 1 s retransmission timeout.
 TIMEOUT = 2.0
@@ -91,7 +94,7 @@ def test_names_resolve_at_a_lab_dns_server(lab: Any, ports: dict[str, int], fami
     exp = DNSResolv(
         experiment_args(DNSResolv, 1.0, None, {"dns_server": f"{server}:{ports['dns']}"})
     )
-    exp.outqueue = out = queue.Queue()
+    exp.outqueue = out = queue.Queue[dict[str, Any]]()
     with lab.inside("client"):
         DNSResolv.connections[0](exp, {"domain": "www.lab.test"}, 0)
     assert out.get_nowait()["dip"] == "198.18.0.5"

@@ -77,6 +77,7 @@ CASES = {
 }
 
 
+@pytest.mark.lab  # a network namespace of its own, with nftables
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_fast_open_outcomes_in_a_namespace(netns: Any, case: str, ns_host: str) -> None:
     server_args, rules, expected = CASES[case]
@@ -90,6 +91,7 @@ def test_fast_open_outcomes_in_a_namespace(netns: Any, case: str, ns_host: str) 
     assert result["conditions"] == ["tfo.connectivity.works", *expected]
 
 
+@pytest.mark.lab  # a network namespace of its own
 def test_client_fast_open_off_is_reported_not_changed(netns: Any, ns_host: str) -> None:
     netns.run("sysctl", "-qw", "net.ipv4.tcp_fastopen=0")
     result = netns.measure("tfo:TFO", ns_host, ["tfo", "--tfo"])

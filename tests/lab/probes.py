@@ -67,7 +67,7 @@ def udp(lab: Lab, dst: str, tos: int, *, count: int = 1, size: int = 100) -> lis
         for _ in range(count):
             tx.sendto(b"x" * size, (dst, rx.getsockname()[1]))
         rx.settimeout(0.3)
-        received = []
+        received: list[int] = []
         with contextlib.suppress(TimeoutError):
             while len(received) < count:
                 _, ancillary, _, _ = rx.recvmsg(size, socket.CMSG_SPACE(4))
@@ -101,7 +101,7 @@ def _checksum(data: bytes) -> int:
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return int(~total & 0xFFFF)
 
 
 def syn_answered(lab: Lab, dst: str, port: int, payload: bytes) -> bool:

@@ -14,7 +14,10 @@ from pytest_spider.campaign.load import RecordStream
 from pytest_spider.demo.lab import PLAN
 from pytest_spider.lab import lab_available
 
-pytestmark = pytest.mark.skipif(lab_available() is not None, reason=str(lab_available()))
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(lab_available() is not None, reason=str(lab_available())),
+]
 
 
 def test_lab_demo_measures_every_experiment(tmp_path: Path) -> None:

@@ -20,6 +20,9 @@ from pytest_spider.campaign.load import RecordStream
 from pytest_spider.demo.lab import DOMAIN, Campaign, run_campaigns
 from pytest_spider.lab import Lab, hostile
 
+#: Needs a path lab (root, network namespaces, nginx, nftables): deselect with -m 'not lab'.
+pytestmark = pytest.mark.lab
+
 TIMEOUT = 1.0
 #: What a connection may take beyond its timeout.
 GRACE = 1.0
@@ -54,11 +57,11 @@ def campaign(lab: Lab, experiment: str, connect: str | None) -> Campaign:
     name = experiment + (f"-{connect}" if connect else "")
     if experiment == "dnsresolv":
         server = f"{lab.addresses('alive', 1)[0]}:{hostile.PORTS['silent']}"
-        targets = [{"domain": DOMAIN, "hostile": "silent"}]
+        names = [{"domain": DOMAIN, "hostile": "silent"}]
         return Campaign(
-            name, experiment, targets, TIMEOUT, options=[f"--spider-dns-server={server}"]
+            name, experiment, names, TIMEOUT, options=[f"--spider-dns-server={server}"]
         )
-    targets = [
+    targets: list[dict[str, Any]] = [
         {"dip": address, "dp": port, "domain": DOMAIN, "hostile": behaviour}
         for behaviour, port in hostile.PORTS.items()
         for family in (4, 6)

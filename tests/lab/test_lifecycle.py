@@ -17,7 +17,10 @@ from pytest_spider import CONN_OK
 from pytest_spider.lab import Lab, lab_available, netns, registry
 from tests.lab import probes
 
-pytestmark = pytest.mark.skipif(lab_available() is not None, reason=str(lab_available()))
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(lab_available() is not None, reason=str(lab_available())),
+]
 
 
 def root_state() -> dict[str, str]:

@@ -9,6 +9,9 @@ from pytest_spider import CONN_FAILED, CONN_OK, CONN_TIMEOUT
 from pytest_spider.lab import PROFILES, Lab
 from tests.lab import probes
 
+#: Needs a path lab (root, network namespaces, nginx, nftables): deselect with -m 'not lab'.
+pytestmark = pytest.mark.lab
+
 FAMILIES = pytest.mark.parametrize("family", [4, 6])
 #: Traffic classes: ECN field values and DSCP code points (shifted into place).
 NOT_ECT, ECT0, CE = 0, 2, 3

@@ -13,6 +13,9 @@ from pytest_spider import CONN_FAILED, CONN_OK, CONN_TIMEOUT, connect_tcp
 from pytest_spider.lab import Lab, hostile, registry
 from tests.lab import probes
 
+#: Needs a path lab (root, network namespaces, nginx, nftables): deselect with -m 'not lab'.
+pytestmark = pytest.mark.lab
+
 GET = b"GET / HTTP/1.1\r\nHost: www.lab.test\r\n\r\n"
 #: libcurl's error for a response header section over its limit (curl 8.6+).
 CURLE_TOO_LARGE = 100

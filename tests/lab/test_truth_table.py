@@ -21,6 +21,9 @@ from pytest_spider.campaign.load import RecordStream
 from pytest_spider.demo.lab import Campaign, LabServices, run_campaigns
 from pytest_spider.lab import Lab, lab_available
 
+#: Needs a path lab (root, network namespaces, nginx, nftables): deselect with -m 'not lab'.
+pytestmark = pytest.mark.lab
+
 TABLE = Path(__file__).with_name("truth_table.toml")
 FAMILIES = (4, 6)
 #: Output lines of a run shown when one of its cases fails.

@@ -63,6 +63,7 @@ def test_bad_vantages_are_refused_before_anything_is_built() -> None:
         Lab(vantages=VANTAGES).tx_spec("east")
 
 
+@pytest.mark.lab
 @needs_lab
 def test_each_vantage_measures_every_target_through_its_own_path(tmp_path: Path) -> None:
     with Lab({"alive": "clean"}, vantages=VANTAGES) as lab:
