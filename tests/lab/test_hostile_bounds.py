@@ -58,9 +58,7 @@ def campaign(lab: Lab, experiment: str, connect: str | None) -> Campaign:
     if experiment == "dnsresolv":
         server = f"{lab.addresses('alive', 1)[0]}:{hostile.PORTS['silent']}"
         names = [{"domain": DOMAIN, "hostile": "silent"}]
-        return Campaign(
-            name, experiment, names, TIMEOUT, options=[f"--spider-dns-server={server}"]
-        )
+        return Campaign(name, experiment, names, TIMEOUT, options=[f"--spider-dns-server={server}"])
     targets: list[dict[str, Any]] = [
         {"dip": address, "dp": port, "domain": DOMAIN, "hostile": behaviour}
         for behaviour, port in hostile.PORTS.items()
