@@ -7,9 +7,11 @@ from pytest_spider.helpers import (
     connect_dns,
     connect_http,
     connect_https,
+    connect_observed,
     connect_tcp,
     connect_tfo,
     connect_udp,
+    connect_udp_marked,
 )
 from pytest_spider.spider import (
     CONN_DISCARD,
@@ -37,7 +39,9 @@ __all__ = [
     "connect_dns",
     "connect_http",
     "connect_https",
+    "connect_observed",
     "connect_tcp",
     "connect_tfo",
     "connect_udp",
+    "connect_udp_marked",
 ]

@@ -50,6 +50,8 @@ _ROUTER_VANTAGE_IF: Final = "vt-"
 _LONGEST_VANTAGE_NAME: Final = 15 - len(_ROUTER_VANTAGE_IF)
 #: The default route's destination per IP version.
 _ANY: Final = {4: "0.0.0.0/0", 6: "::/0"}
+#: Routing table and rule priority of the server namespace's ECN-off blocks.
+_ECN_OFF_TABLE: Final = 100
 _NO_DAD: Final = {"net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0"}
 _SYSCTLS: Final[Mapping[str, Mapping[str, str]]] = {
     "client": _NO_DAD,
@@ -69,6 +71,12 @@ class Lab:
     ``vantages`` maps the names of extra client namespaces to the path profile applied to all
     they send and receive through the router (on top of the blocks' profiles); each has its own
     link and addresses, and :meth:`tx_spec` starts a pytest-xdist worker in it.
+
+    ``ecn_off_blocks`` (among ``blocks``) are answered by a server that does not negotiate
+    ECN, as one whose ``net.ipv4.tcp_ecn`` is 0: the server namespace then has
+    ``tcp_ecn`` 0, and its routes back carry ``features ecn`` (so every other block still
+    negotiates, as with the default ``tcp_ecn`` 2) except for answers from those blocks, which
+    a policy rule sends through a table without it.
     """
 
     def __init__(
@@ -79,6 +87,7 @@ class Lab:
         servers: Iterable[str] = ("nginx",),
         v4_prefix: int = 20,
         vantages: Mapping[str, str] = _NO_VANTAGES,
+        ecn_off_blocks: Iterable[str] = (),
     ) -> None:
         for block, profile in blocks.items():
             profiles.check_name("block", block, 32)
@@ -94,6 +103,10 @@ class Lab:
             raise ValueError(f"unknown lab servers {sorted(unknown)}; known: {list(SERVER_PORTS)}")
         if not 16 <= v4_prefix <= 30:
             raise ValueError("v4_prefix must be between 16 and 30")
+        self._ecn_off = tuple(ecn_off_blocks)
+        unknown_blocks = set(self._ecn_off) - set(blocks)
+        if unknown_blocks:
+            raise ValueError(f"ecn_off_blocks {sorted(unknown_blocks)} are not among the blocks")
         self._profiles = dict(blocks)
         self._vantages = dict(vantages)
         self._ipv6 = ipv6
@@ -193,6 +206,11 @@ class Lab:
     def profiles(self) -> Mapping[str, str]:
         """The path profile in force for each block."""
         return MappingProxyType(self._profiles)
+
+    @property
+    def ecn_off_blocks(self) -> tuple[str, ...]:
+        """The blocks whose server does not negotiate ECN."""
+        return self._ecn_off
 
     @property
     def vantages(self) -> Mapping[str, str]:
@@ -322,6 +340,8 @@ class Lab:
             netns.write_sysctls(name, _SYSCTLS["client"])
         for role in ("router", "server"):
             netns.write_sysctls(ns[role], _SYSCTLS[role])
+        if self._ecn_off:
+            netns.write_sysctls(ns["server"], {"net.ipv4.tcp_ecn": "0"})
         veths = [(name, _CLIENT_IF, iface) for name, (_, iface) in edges.items()]
         veths.append((ns["server"], _SERVER_IF, _ROUTER_SERVER_IF))
         netns.ip_batch(
@@ -341,12 +361,25 @@ class Lab:
             for net in block_nets
         ]
         server = _up(_SERVER_IF) + _addresses(_SERVER_IF, [(k.far, k.prefix) for k in to_server])
-        server += [f"route add {_ANY[k.version]} via {k.near}" for k in to_server]
+        features = " features ecn" if self._ecn_off else ""
+        server += [f"route add {_ANY[k.version]} via {k.near}{features}" for k in to_server]
+        if self._ecn_off:
+            table = _ECN_OFF_TABLE
+            server += [f"route add {_ANY[k.version]} via {k.near} table {table}" for k in to_server]
+            rules = {4: "", 6: ""}
+            for net in (net for block in self._ecn_off for net in nets[block]):
+                rules[net.version] += f"rule add from {net} lookup {table} pref {table}\n"
         # AnyIP: every address of a block is local, so wildcard-bound servers answer on all.
         server += [f"route add local {net} dev lo" for bn in nets.values() for net in bn]
         batches = {name: _edge(links) for name, (links, _) in edges.items()}
         for name, lines in (batches | {ns["router"]: router, ns["server"]: server}).items():
             netns.ip_batch(lines, name)
+        if self._ecn_off:
+            # ip -batch takes no family per line, and a rule's family is not read off its address
+            for version, script in rules.items():
+                if script:
+                    argv = ["ip", "-n", ns["server"], f"-{version}", "-batch", "-"]
+                    netns.run(argv, stdin=script)
         ruleset = profiles.ruleset(
             {b: (p, nets[b]) for b, p in self._profiles.items()},
             {v: (p, _vantage_if(v)) for v, p in self._vantages.items()},

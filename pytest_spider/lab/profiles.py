@@ -32,6 +32,17 @@ PROFILES: Final[Mapping[str, tuple[str, ...]]] = {
     "ecn_drop": ("meta l4proto udp {ip} ecn != not-ect drop",),
     "dscp_rewrite": ("{ip} dscp set cs1",),
     "slow": ("limit rate over 100 kbytes/second drop",),
+    # TCP ECN (experiment ecn with --spider-connect=http|https|tcp), DSCP and MSS:
+    "ecn_syn_drop": ("tcp flags & (syn | ack | ecn | cwr) == syn | ecn | cwr drop",),
+    "ecn_bleach": ("{ip} ecn set not-ect",),
+    "ecn_reflect": ("tcp flags & (syn | ack) == syn | ack tcp flags set syn | ack | ecn | cwr",),
+    "ecn_ce": ("{ip} ecn != not-ect {ip} ecn set ce",),
+    "dscp_drop": ("{ip} dscp != cs0 drop",),
+    "mss_clamp": (
+        "tcp flags & syn == syn tcp option maxseg size > 1200 tcp option maxseg size set 1200",
+    ),
+    "mss_inflate": ("tcp flags & (syn | ack) == syn | ack @th,160,16 0x0204 @th,176,16 set 9000",),
+    "mss_strip": ("tcp flags & (syn | ack) == syn | ack reset tcp option maxseg",),
 }
 
 

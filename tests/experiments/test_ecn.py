@@ -1,7 +1,9 @@
-"""ecn against the lab DNS and echo servers: on loopback, and through nftables in a netns."""
+"""ecn over UDP (``--spider-connect=dns|echo``) against the lab DNS and echo servers: on
+loopback, and through nftables in a netns. Over TCP: test_tcp_ecn.py."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,7 +32,7 @@ def test_loopback_keeps_the_mark(measure: Any, server: tuple[str, int], host: st
 
 
 def test_a_silent_peer_times_out_in_bounded_time(measure: Any, host: str, silent_port: int) -> None:
-    result = measure(ECN, {"dip": host, "dp": silent_port}, timeout=0.5)
+    result = measure(ECN, {"dip": host, "dp": silent_port}, timeout=0.5, connect="dns")
     assert result.conditions == ["ecn.connectivity.offline"]
     assert [flow["error_class"] for flow in result.flows] == ["timeout", "timeout"]
     assert result.elapsed < 2 * (0.5 + 1)
@@ -45,7 +47,8 @@ def test_a_closed_port_is_refused(measure: Any, host: str, closed_port: int) -> 
 
 def test_a_server_that_cannot_tell_gives_no_mark_condition() -> None:
     answered = {"spdr_state": CONN_OK, "sp": 1, "error_class": None, "error": None}
-    assert ECN().combine_flows([answered, answered]) == ["ecn.connectivity.works"]
+    udp = ECN(argparse.Namespace(timeout=1.0, connect="echo"))
+    assert udp.combine_flows([answered, answered]) == ["ecn.connectivity.works"]
 
 
 # Path rules, applied as datagrams arrive (input hook), as a router on the path would.

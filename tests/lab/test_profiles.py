@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pycurl
 import pytest
 
-from pytest_spider import CONN_FAILED, CONN_OK, CONN_TIMEOUT
+from pytest_spider import CONN_FAILED, CONN_OK, CONN_TIMEOUT, connect_observed
+from pytest_spider.helpers import ecn
+from pytest_spider.helpers.udp import tos_sockopt
 from pytest_spider.lab import PROFILES, Lab
 from tests.lab import probes
 
@@ -112,3 +117,70 @@ def test_unknown_profile_or_block_is_refused(spider_lab: Lab) -> None:
     with pytest.raises(KeyError, match="no block"):
         spider_lab.set_profile("nowhere", "clean")
     assert spider_lab.profiles["alive"] == "clean"
+
+
+def observed(lab: Lab, block: str, family: int, ask_ecn: bool = True, tos: int = 0) -> Any:
+    """One HTTP fetch from the client namespace to nginx in ``block``, watched by the packet
+    observer; the SYN asks for ECN (per socket) unless told not to."""
+    target = addr(lab, block, family)
+    sockopts: list[tuple[int, int, int]] = []
+    with lab.inside("client"):
+        if ask_ecn:
+            request = ecn.request_ecn(target)
+            assert isinstance(request, ecn.EcnRequest), request
+            sockopts.append(request.sockopt())
+        if tos:
+            sockopts.append(tos_sockopt(target, tos))
+        return connect_observed(None, {"dip": target}, 2.0, "http", sockopts)
+
+
+@pytest.fixture
+def ecn_requests() -> Iterator[None]:
+    """The ECN requests' rule and routes go when the test ends."""
+    try:
+        yield
+    finally:
+        ecn.cleanup()
+
+
+@FAMILIES
+@pytest.mark.usefixtures("ecn_requests")
+def test_tcp_ecn_profiles(spider_lab: Lab, family: int) -> None:
+    syn_ecn, synack_ecn = 0xC2, 0x52  # SYN+ECE+CWR; SYN+ACK+ECE
+    clean = observed(spider_lab, "alive", family)
+    assert (clean["tcp_synflags_fwd"], clean["tcp_synflags_rev"]) == (syn_ecn, synack_ecn)
+    assert clean["ecn_ect0_data_rev"] and not clean["ecn_ce_data_rev"]
+    # ecn_syn_drop: only the SYN sent again without ECE and CWR (Linux's fallback) is answered.
+    dropped = observed(spider_lab, "ecn_syn_drop", family)
+    assert [s["flags"] for s in dropped["tcp_syns_fwd"]] == [syn_ecn, 0x02]
+    assert dropped["tcp_synack_tsecr"] == dropped["tcp_syns_fwd"][1]["tsval"]
+    assert observed(spider_lab, "ecn_syn_drop", family, ask_ecn=False)["tcpi_total_retrans"] == 0
+    assert observed(spider_lab, "ecn_reflect", family)["tcp_synflags_rev"] == 0xD2
+    bleached = observed(spider_lab, "ecn_bleach", family)
+    assert bleached["tcp_synflags_rev"] == synack_ecn and not bleached["ecn_ect0_data_rev"]
+    marked = observed(spider_lab, "ecn_ce", family)
+    assert marked["ecn_ce_data_rev"] and not marked["ecn_ect0_data_rev"]
+
+
+@FAMILIES
+def test_dscp_drop_drops_marked_packets_only(spider_lab: Lab, family: int) -> None:
+    assert probes.udp(spider_lab, addr(spider_lab, "dscp_drop", family), DSCP_EF) == []
+    assert probes.udp(spider_lab, addr(spider_lab, "dscp_drop", family), ECT0) == [ECT0]
+    plain = observed(spider_lab, "dscp_drop", family, ask_ecn=False)
+    marked = observed(spider_lab, "dscp_drop", family, ask_ecn=False, tos=DSCP_EF)
+    assert plain["spdr_state"] == CONN_OK and plain["dscp_mark_syn_rev"] == 0
+    assert marked["error_class"] == "timeout" and marked["tcp_synflags_rev"] is None
+
+
+@FAMILIES
+def test_mss_profiles_rewrite_the_synacks_option(spider_lab: Lab, family: int) -> None:
+    ours = 1460 if family == 4 else 1440
+
+    def mss(block: str) -> tuple[int | None, int | None]:
+        seen = observed(spider_lab, block, family, ask_ecn=False)
+        return seen["mss_value_fwd"], seen["mss_value_rev"]
+
+    assert mss("alive") == (ours, ours)
+    assert mss("mss_clamp") == (ours, 1200)
+    assert mss("mss_inflate") == (ours, 9000)
+    assert mss("mss_strip") == (ours, None)
