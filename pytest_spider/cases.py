@@ -138,7 +138,11 @@ class CaseBook:
         instance = self._instances.get(experiment)
         if instance is None:
             settings = self._settings
-            extra: dict[str, Any] = {"dns_server": settings.dns_server}
+            # dnsresolv's: the server to ask, and the networks neither it nor an answer may be in.
+            extra: dict[str, Any] = {
+                "dns_server": settings.dns_server,
+                "exclusions": tuple(self._exclusions),
+            }
             args = experiment_args(experiment, settings.timeout, settings.connect, extra)
             instance = experiment(args=args, source=(None, None))
             instance.outqueue = Outqueue()  # type: ignore[attr-defined]

@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from pytest_spider.schema import canonical_address, make_key
 from pytest_spider.targets import (
+    BAD_LINES_KEPT,
     BadLine,
     Target,
     TargetFileError,
     TargetList,
+    is_name,
     iter_targets,
     load_targets,
 )
@@ -296,8 +299,13 @@ def test_file_without_targets_is_an_error(tmp_path: Path) -> None:
 def test_binary_file_is_an_error(tmp_path: Path) -> None:
     binary = tmp_path / "capture.pcap"
     binary.write_bytes(b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00\xff\xfe\n")
-    with pytest.raises(TargetFileError, match=f"^{re.escape(str(binary))}: not UTF-8 text"):
+    with pytest.raises(TargetFileError) as raised:
         load_targets([str(binary)])
+    # One bad line, named and quoted escaped: no raw NUL or 0xff reaches the terminal.
+    assert str(raised.value) == (
+        f"{binary}: no targets (1 bad lines, the first: {binary}:1: not UTF-8 text "
+        "(byte 0xd4 at character 1): \\xd4ò\\xa1\\x02\\x00\\x04\\x00\\xff\\xfe)"
+    )
 
 
 def test_labels_are_readable_and_free_of_double_colons() -> None:
@@ -317,7 +325,7 @@ def test_labels_are_readable_and_free_of_double_colons() -> None:
         "198.19.0.5",
         "[2001:db8:0:0:0:0:0:1]:443 example.com",
         "2001:db8:0:0:0:0:0:1",
-        "[0:0:0:0:0:ffff:c612:1]:80",
+        "198.18.0.1:80",  # IPv4-mapped: the IPv4 address it is
         "[0:0:0:0:0:0:0:0]:80",
     ]
     assert not any("::" in label for label in labels)
@@ -385,3 +393,176 @@ def test_shared_lists_load() -> None:
     assert names.formats == {str(SHARED / "dnsresolvtest.csv"): "csv-rank"}
     assert all(target.dip is None and target.dp is None for target in names.targets)
     assert names.targets[0].fields == {"rank": "1", "domain": "google.com"}
+
+
+# -- issue 14: nothing read two ways, bad lines bounded ----------------------------------------
+
+
+def test_a_byte_that_is_not_utf8_is_one_bad_line_with_its_number(tmp_path: Path) -> None:
+    path = tmp_path / "list.txt"
+    path.write_bytes(b"198.18.0.1\n198.18.0.2 # caf\xe9\n198.18.0.3\n\xff\xfe\n")
+    loaded = load_targets([str(path)])
+    assert summary(loaded.targets) == [("198.18.0.1", None, None), ("198.18.0.3", None, None)]
+    assert [(bad.lineno, bad.reason) for bad in loaded.bad] == [
+        (2, "not UTF-8 text (byte 0xe9 at character 17)"),
+        (4, "not UTF-8 text (byte 0xff at character 1)"),
+    ]
+    assert loaded.bad_count == 2
+    assert str(loaded.bad[0]).endswith(": 198.18.0.2 # caf\\xe9")
+
+
+def test_stdin_text_with_undecodable_bytes_is_read_line_by_line() -> None:
+    # What the plugin reads from stdin: bytes decoded with surrogateescape.
+    text = b"198.18.0.1\n\x80bad\n198.18.0.2\n".decode("utf-8", "surrogateescape")
+    loaded = load(text)
+    assert len(loaded.targets) == 2
+    assert [str(bad) for bad in loaded.bad] == [
+        "<stdin>:2: not UTF-8 text (byte 0x80 at character 1): \\x80bad"
+    ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "198.18.0.1\x00\x1b[2J" + "x" * 10_000_000,  # NUL, an ESC sequence, a 10 MB line
+        '{"dip": "198.18.0.1\x1b]0;owned\x07", "dp": 80}',
+        '{"dip": "198.18.0.1", "domain": "' + "\x1b" * 5_000 + '"}',
+    ],
+)
+def test_a_message_quotes_a_short_escaped_excerpt(line: str) -> None:
+    first = '{"dip": "198.18.0.9"}' if line.startswith("{") else "198.18.0.9"
+    items = list(iter_targets("list", io.StringIO(f"{first}\n{line}\n")))
+    bad = items[1]
+    assert isinstance(bad, BadLine)
+    shown = str(bad)
+    assert len(shown) < 400, shown[:500]
+    assert shown.isprintable(), shown[:500]  # no NUL, ESC, BEL: escaped
+    assert "\\x1b" in shown
+    assert len(bad.text) <= 512  # a bad line's text is kept cut, not 10 MB of it
+
+
+def test_a_million_bad_lines_keep_memory_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt"
+    with path.open("w") as stream:
+        stream.write("198.18.0.1\n")
+        stream.writelines(f"bad-line-{i}\n" for i in range(50_000))
+    loaded = load_targets([str(path)])
+    assert loaded.bad_count == 50_000
+    assert len(loaded.bad) == BAD_LINES_KEPT  # the first ones, each with its reason
+    assert loaded.bad[0].lineno == 2 and "names are not resolved" in loaded.bad[0].reason
+    assert load_targets([str(path)], keep_bad=3).bad == loaded.bad[:3]
+
+
+def test_a_file_of_bad_lines_beyond_those_kept_still_names_its_first(tmp_path: Path) -> None:
+    first, second = tmp_path / "one.txt", tmp_path / "two.txt"
+    first.write_text("198.18.0.1\nbad\nworse\n")
+    second.write_text("nothing-good\n")
+    with pytest.raises(TargetFileError, match=r"two.txt: no targets \(1 bad lines, the first: "):
+        load_targets([str(first), str(second)], keep_bad=1)
+
+
+@pytest.mark.parametrize(
+    "domain", ["3323068738", "0xc6120143", "030604400503", "198.18.1.66", "127.2", "a.0x7f."]
+)
+@pytest.mark.parametrize(
+    ("good", "line"),
+    [
+        ("198.18.0.9,80,ok.example", "198.18.0.1,8081,{domain}"),
+        ('{{"dip": "198.18.0.9"}}', '{{"dip": "198.18.0.1", "dp": 8081, "domain": "{domain}"}}'),
+        ('{{"dip": "198.18.0.9"}}', '{{"dip": "2001:db8::1", "domain": "{domain}"}}'),
+        ('{{"dip": "198.18.0.9"}}', '{{"domain": "{domain}"}}'),
+        ("1,ok.example", "2,{domain}"),
+    ],
+)
+def test_a_domain_that_is_a_number_is_refused(good: str, line: str, domain: str) -> None:
+    (bad,) = load(f"{good}\n{line}\n".format(domain=domain)).bad
+    assert bad.reason == (
+        f"bad domain '{domain}' (ends in a number, so it reads as an IPv4 address, not a name; "
+        "the address to measure goes in dip)"
+    )
+
+
+def test_a_numeric_domain_that_is_the_dip_itself_is_a_label() -> None:
+    ndjson = load('{"dip": "198.18.0.1", "domain": "198.18.0.1"}\n')
+    csv = load("198.18.0.2,80,198.18.0.2\n")
+    assert ndjson.bad == csv.bad == []
+    assert summary(ndjson.targets + csv.targets) == [
+        ("198.18.0.1", None, "198.18.0.1"),
+        ("198.18.0.2", 80, "198.18.0.2"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("domain", "name"),
+    [
+        ("example.com", True),
+        ("198-18-1-66.example", True),
+        ("1.example", True),
+        ("www.example.com.", True),
+        ("3323068738", False),
+        ("0XC6120143", False),
+        ("example.123", False),
+        ("example.0x", False),
+        ("198.18.1.66.", False),
+        ("", False),
+        ("evil.example/@127.0.0.2", False),
+        ("a\r\nHost: x", False),
+    ],
+)
+def test_is_name(domain: str, name: bool) -> None:
+    assert is_name(domain) is name
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "2001:db8::1:80",
+            "ambiguous: '2001:db8::1:80' is an IPv6 address, or 2001:db8::1 with port 80; "
+            "write [2001:db8::1]:80 for the port, [2001:db8::1:80] for the address",
+        ),
+        ("::1:443", "ambiguous: '::1:443' is an IPv6 address, or ::1 with port 443"),
+        (
+            "::ffff:198.18.0.1:80",
+            "not an IP address '::ffff:198.18.0.1:80'; an IPv6 address with a port is written "
+            "[::ffff:198.18.0.1]:80",
+        ),
+    ],
+)
+def test_a_bracketless_ipv6_address_that_could_have_a_port_is_refused(
+    text: str, reason: str
+) -> None:
+    (bad,) = load(f"198.18.0.9\n{text}\n").bad
+    assert bad.reason.startswith(reason)
+
+
+def test_bracketless_ipv6_addresses_that_read_only_one_way_are_accepted() -> None:
+    loaded = load(
+        "2001:db8::1\n"  # the last group is no port on its own: 2001:db8: is no address
+        "2001:db8::cafe\n"  # a hex letter: no port
+        "2001:db8:0:0:0:0:1:80\n"  # all eight groups: 2001:db8:0:0:0:0:1 is no address
+        "[2001:db8::1:80]\n"  # brackets say it is the address
+        "[2001:db8::1]:80\n"  # ... or the address and port
+    )
+    assert loaded.bad == []
+    assert summary(loaded.targets) == [
+        ("2001:db8::1", None, None),
+        ("2001:db8::cafe", None, None),
+        ("2001:db8::1:80", None, None),
+        ("2001:db8::1", 80, None),
+    ]
+    assert loaded.duplicates == 1  # 2001:db8:0:0:0:0:1:80 = [2001:db8::1:80]
+
+
+def test_an_ipv4_mapped_address_is_its_ipv4_address() -> None:
+    loaded = load("127.0.0.1:80\n::ffff:127.0.0.1\n[::ffff:127.0.0.1]:80\n[::FFFF:7f00:1]:80\n")
+    assert summary(loaded.targets) == [("127.0.0.1", 80, None), ("127.0.0.1", None, None)]
+    assert loaded.duplicates == 2
+    ndjson = load('{"dip": "::ffff:198.18.0.1", "dp": 80}\n{"dip": "198.18.0.1", "dp": 80}\n')
+    assert summary(ndjson.targets) == [("198.18.0.1", 80, None)]
+    assert ndjson.duplicates == 1
+    # Record keys (resume, baselines, diff) spell addresses the same way.
+    assert canonical_address("::ffff:127.0.0.1") == "127.0.0.1"
+    assert canonical_address("2001:DB8::01") == "2001:db8::1"
+    key = make_key("h2", "::ffff:198.18.0.1", 80, None, "local")
+    assert key == make_key("h2", ndjson.targets[0].dip, 80, None, "local")

@@ -1,7 +1,7 @@
 """pytest-spider under pytest-xdist: which role this process plays, and what it was told.
 
 Like pytest-xdist itself, one module per role: :mod:`.controller` (the controller's plugin:
-numbering shares, forwarding stdin, choosing the scheduler), :mod:`.scheduling` (share
+numbering shares, handing on stdin, choosing the scheduler), :mod:`.scheduling` (share
 scheduling), :mod:`.worker` (a worker's share and the order it runs it in). This module reads
 the documented surface every role needs: ``config.workerinput`` on a worker, the ``dsession``
 plugin on the controller. The few private xdist interfaces used are in :mod:`._xdist`, pinned
@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-#: workerinput keys: the controller's copy of stdin; the worker's share number and count
-#: under share scheduling; its vantage name under ``--dist each``.
-STDIN_KEY = "spider_stdin_copy"
+#: workerinput keys: what the controller read from stdin (the bytes themselves, which execnet
+#: carries: no copy in a file that a killed run could leave behind); the worker's share
+#: number and count under share scheduling; its vantage name under ``--dist each``.
+STDIN_KEY = "spider_stdin"
 SHARE_KEY = "spider_share"
 VANTAGE_KEY = "spider_vantage"
 #: workerinput key: this worker replaces a crashed one, so it runs only the part of its share
@@ -48,10 +49,16 @@ def will_distribute(config: pytest.Config) -> bool:
     )
 
 
-def worker_stdin_copy(config: pytest.Config) -> str | None:
-    """On a worker: the file holding what the controller read from stdin, if anything."""
+def stdin_bytes(text: str) -> bytes:
+    """What the controller read from stdin, as workerinput carries it (:func:`worker_stdin`):
+    bytes, since a byte that was not UTF-8 is kept in the text as a lone surrogate."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def worker_stdin(config: pytest.Config) -> str | None:
+    """On a worker: what the controller read from stdin, or None if it read nothing."""
     value = _workerinput(config).get(STDIN_KEY)
-    return str(value) if value else None
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else None
 
 
 def worker_vantage(config: pytest.Config) -> str | None:

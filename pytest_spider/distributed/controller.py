@@ -1,11 +1,9 @@
-"""The controller's plugin: numbers the workers' shares, forwards stdin, picks the scheduler,
+"""The controller's plugin: numbers the workers' shares, hands stdin on, picks the scheduler,
 and tells the scheduler which item each worker is running (for crash reports)."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +13,7 @@ from pytest_spider.distributed import (
     SHARE_KEY,
     STDIN_KEY,
     VANTAGE_KEY,
+    stdin_bytes,
     tx_count,
 )
 from pytest_spider.distributed.scheduling import ShareScheduling
@@ -37,13 +36,8 @@ class ControllerPlugin:
         self.scheduler: ShareScheduling | None = None
         self.session: pytest.Session | None = None
         self._counted: set[int] = set()
-        self.stdin_copy: str | None = None
-        if stdin_text is not None:
-            with tempfile.NamedTemporaryFile(
-                "w", prefix="spider-stdin-", suffix=".txt", delete=False, encoding="utf-8"
-            ) as spool:
-                spool.write(stdin_text)
-            self.stdin_copy = spool.name
+        #: What was read from stdin, for every worker's workerinput (no file to leave behind).
+        self.stdin = None if stdin_text is None else stdin_bytes(stdin_text)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session
@@ -57,7 +51,7 @@ class ControllerPlugin:
         return self.share and self.config.getoption("dist") == "load"
 
     def pytest_configure_node(self, node: Any) -> None:
-        """xdist hook: tell each worker what it will run (and where stdin's copy is).
+        """xdist hook: tell each worker what it will run (and what stdin held).
 
         Workers see ``--dist`` as ``no``, so what they need of it travels in workerinput.
         """
@@ -72,8 +66,8 @@ class ControllerPlugin:
             node.workerinput[SHARE_KEY] = (share, tx_count(self.config))
             node.workerinput[REPLACES_KEY] = replaces
         self.configured += 1
-        if self.stdin_copy is not None:
-            node.workerinput[STDIN_KEY] = self.stdin_copy
+        if self.stdin is not None:
+            node.workerinput[STDIN_KEY] = self.stdin
 
     def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
         """xdist hook: a worker's collection is in, for the progress line's total: each
@@ -98,8 +92,3 @@ class ControllerPlugin:
         node = getattr(report, "node", None)
         if self.scheduler is not None and node is not None and report.when == "setup":
             self.scheduler.note_running(node, report.nodeid)
-
-    def pytest_unconfigure(self) -> None:
-        """The workers are gone by now; so goes stdin's copy."""
-        if self.stdin_copy is not None:
-            Path(self.stdin_copy).unlink(missing_ok=True)

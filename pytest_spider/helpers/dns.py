@@ -21,8 +21,10 @@ import dns.rcode
 import dns.rdatatype
 
 from pytest_spider.helpers import errors
+from pytest_spider.helpers.source import bound_address
 from pytest_spider.helpers.udp import connect_udp
 from pytest_spider.spider import FlowResult, Job
+from pytest_spider.targets import canonical_ip, port_reading, quoted
 
 #: EDNS option code (local/experimental range, RFC 6891) carrying the TOS byte a server saw.
 TOS_OPTION: Final = 65001
@@ -32,24 +34,112 @@ ADDRESS_TYPES: Final = (dns.rdatatype.A, dns.rdatatype.AAAA)
 
 
 def parse_server(text: str, default_port: int = 53) -> tuple[str, int]:
-    """``ADDR``, ``ADDR:PORT``, ``V6`` or ``[V6]:PORT`` as (address, port); names are refused."""
-    host, port = text, default_port
+    """``ADDR``, ``ADDR:PORT``, ``V6`` or ``[V6]:PORT`` as (address, port); ValueError for a
+    name (never resolved), a bad port, and a bracketless IPv6 address whose last group could
+    be a port (``2001:db8::1:53``: :func:`~pytest_spider.targets.port_reading`). The address
+    comes back canonical, an IPv4-mapped one as IPv4."""
+    shown = quoted(text)
+    host, port_text = text, None
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest:
-            port = int(rest.removeprefix(":"))
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"DNS server {shown} is not ADDR, ADDR:PORT or [V6]:PORT")
+        port_text = rest[1:] if rest else None
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
-        port = int(port_text)
+    elif (reading := port_reading(text)) is not None:
+        head, last = reading
+        raise ValueError(
+            f"DNS server {shown} is ambiguous: write [{head}]:{last} for port {last}, "
+            f"[{text}] for the address"
+        )
+    if not host:
+        raise ValueError(f"DNS server {shown} has no address")
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         raise ValueError(
-            f"DNS server {text!r} is not an IP address (names are not resolved)"
+            f"DNS server {shown} is not an IP address (names are not resolved)"
         ) from None
-    if not 0 < port < 65536:
-        raise ValueError(f"DNS server {text!r}: port must be 1-65535")
-    return str(address), port
+    port = default_port
+    if port_text is not None:
+        if not (port_text.isascii() and port_text.isdigit()):
+            raise ValueError(f"DNS server {shown}: port {quoted(port_text)} is not a number")
+        port = int(port_text) if len(port_text) <= 5 else 0
+        if not 0 < port < 65536:
+            raise ValueError(f"DNS server {shown}: port must be 1-65535")
+    return canonical_ip(address), port
+
+
+#: The path lab's ranges (``pytest_spider.lab``): special-purpose (benchmarking, documentation)
+#: but what the lab's names resolve to, so :func:`special_address` lets them through.
+LAB_NETWORKS: Final = (
+    ipaddress.ip_network("198.18.0.0/15"),
+    ipaddress.ip_network("2001:db8::/32"),
+)
+_NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
+#: IANA special-purpose blocks that are not globally reachable, listed here as well as asked
+#: of :mod:`ipaddress`, whose tables differ between Python releases.
+_SPECIAL_NETWORKS: Final = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "2001::/23",
+        "3fff::/20",
+        "5f00::/16",
+    )
+)
+_PRIVATE_NETWORKS: Final = tuple(
+    ipaddress.ip_network(net)
+    for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+
+
+def special_address(text: str) -> str | None:
+    """Why an address is no measurement target, or None if it may be one.
+
+    ``unspecified``, ``loopback``, ``broadcast``, ``link-local``, ``multicast``, ``site-local``,
+    ``reserved``, ``private`` (RFC 1918, shared 100.64.0.0/10, unique local fc00::/7) or
+    ``special-purpose`` (any other address that is not global: IANA's special-purpose
+    registries, e.g. 192.0.0.0/24, 2001::/23). An IPv4-mapped IPv6 address, and one of
+    NAT64's well-known prefix 64:ff9b::/96, is judged as the IPv4 address it holds. The lab's
+    :data:`LAB_NETWORKS` pass.
+    """
+    address = ipaddress.ip_address(text)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address in _NAT64:
+            address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.is_unspecified:
+        return "unspecified"
+    if address.is_loopback:
+        return "loopback"
+    if address == ipaddress.IPv4Address("255.255.255.255"):
+        return "broadcast"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_multicast:
+        return "multicast"
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return "site-local"
+    if any(address in network for network in LAB_NETWORKS):
+        return None
+    if address.is_reserved:
+        return "reserved"
+    if any(address in network for network in _PRIVATE_NETWORKS):
+        return "private"
+    special = any(address in network for network in _SPECIAL_NETWORKS)
+    if special or address.is_private or not address.is_global:
+        return "special-purpose"
+    return None
 
 
 def server_tos(response: dns.message.Message) -> int | None:
@@ -101,7 +191,7 @@ def resolve_addresses(
 
     UDP first, TCP when the answer is truncated. Succeeds when the server answered both
     questions, whatever the rcodes: ``dns_addresses`` holds the addresses found (possibly none),
-    ``dns_rcodes`` the rcode per record type.
+    ``dns_rcodes`` the rcode per record type. ``sip`` is the local address the queries left from.
     """
     # Imported here: dnspython's query module loads its QUIC and asyncio support, a tenth
     # of a second at every pytest start that only DNS lookups need to pay.
@@ -114,12 +204,14 @@ def resolve_addresses(
     addresses: list[str] = []
     rcodes: dict[str, str] = {}
     sp = 0
+    sip = None
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         try:
             if bind:
                 sock.bind((bind, 0))
             sock.connect((host, port))  # so that an ICMP unreachable reads as a refusal
             sp = sock.getsockname()[1]
+            sip = bound_address(sock)
             sock.setblocking(False)
             for rdtype in ADDRESS_TYPES:
                 query = dns.message.make_query(name, rdtype)
@@ -134,12 +226,18 @@ def resolve_addresses(
                     if rrset.rdtype == rdtype:
                         addresses.extend(str(rdata) for rdata in rrset)
         except dns.exception.Timeout:
-            return errors.failure(errors.TIMEOUT, "DNS server did not answer in time", sp=sp)
+            message = "DNS server did not answer in time"
+            return errors.failure(errors.TIMEOUT, message, sp=sp, sip=sip, dns_rcodes=rcodes)
         except OSError as exc:
-            return errors.failure(errors.classify_oserror(exc), str(exc) or "timed out", sp=sp)
+            message = str(exc) or "timed out"
+            return errors.failure(
+                errors.classify_oserror(exc), message, sp=sp, sip=sip, dns_rcodes=rcodes
+            )
         except dns.exception.DNSException as exc:
-            return errors.failure(errors.OTHER, f"bad DNS answer: {exc}", sp=sp)
-    return errors.success(sp=sp, dns_addresses=list(dict.fromkeys(addresses)), dns_rcodes=rcodes)
+            message = f"bad DNS answer: {exc}"
+            return errors.failure(errors.OTHER, message, sp=sp, sip=sip, dns_rcodes=rcodes)
+    found = list(dict.fromkeys(addresses))
+    return errors.success(sp=sp, sip=sip, dns_addresses=found, dns_rcodes=rcodes)
 
 
 def _left(deadline: float) -> float:

@@ -1,8 +1,13 @@
 """HTTP(S) connections through libcurl, PATHspider's ``connect_http`` / ``connect_https``.
 
-The target's address is always the one connected to: the domain, when there is one, is only
-the Host header and the TLS SNI, handed to curl as a pre-resolved name so that no resolver is
-ever asked. ``connect_https`` really speaks TLS (PATHspider 2.0.1 built an ``http://`` URL there).
+The target's address is always the one connected to, whatever the URL names: every transfer
+carries ``CURLOPT_CONNECT_TO`` ``::DIP:DP`` (any host, any port goes to the dip and dp), which
+no ``curlopts`` can override, so no resolver is ever asked and no other address contacted.
+The domain is only the URL's host, hence the Host header and the TLS SNI, and only when it is
+a name (:func:`~pytest_spider.targets.is_name`): a domain that is a number (``3323068738``,
+``0x7f000002``, ``198.18.1.66``) would be read as an address, so the dip stands in for it.
+``connect_https`` really speaks TLS (PATHspider 2.0.1 built an ``http://`` URL there).
+Results carry ``sip``, the local address curl connected from (``CURLINFO_LOCAL_IP``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import pycurl
 
 from pytest_spider.helpers import errors, settings
 from pytest_spider.spider import FlowResult, Job
+from pytest_spider.targets import is_name
 
 #: Returned by the write callback to make curl stop once enough body is kept.
 _STOP_TRANSFER = 0
@@ -48,6 +54,13 @@ def _url_host(dip: str) -> str:
     return f"[{dip}]" if ":" in dip else dip
 
 
+def host_label(job: Job) -> str:
+    """What names the target in a URL, Host header and SNI: the job's domain if it is a name
+    (:func:`~pytest_spider.targets.is_name`), else its address (IPv6 in brackets)."""
+    domain = job.get("domain")
+    return domain if domain and is_name(domain) else _url_host(str(job["dip"]))
+
+
 def _fetch(
     scheme: str,
     source: tuple[str | None, str | None] | None,
@@ -57,8 +70,7 @@ def _fetch(
     curlinfos: Iterable[int] | None,
 ) -> FlowResult:
     dip, dp = str(job["dip"]), int(job["dp"])
-    domain = job.get("domain") or None
-    host = domain if domain else _url_host(dip)
+    host = host_label(job)
     cfg = settings.current
     header, body = BytesIO(), BytesIO()
     truncated = False
@@ -86,7 +98,7 @@ def _fetch(
     # Not overridable: these keep every packet on the target's own address and bound in time.
     opts.update(
         {
-            pycurl.RESOLVE: [f"{domain}:{dp}:{_url_host(dip)}"] if domain else [],
+            pycurl.CONNECT_TO: [f"::{_url_host(dip)}:{dp}"],
             pycurl.PROXY: "",
             pycurl.NOPROXY: "*",
             pycurl.NOSIGNAL: 1,
@@ -117,11 +129,13 @@ def _fetch(
                     errors.classify_curl(code, message, curl.getinfo(pycurl.OS_ERRNO)),
                     message,
                     sp=curl.getinfo(pycurl.LOCAL_PORT),
+                    sip=curl.getinfo(pycurl.LOCAL_IP) or None,
                     curl_code=code,
                 )
         info = {ci: curl.getinfo(ci) for ci in (curlinfos or ())}
         return errors.success(
             sp=curl.getinfo(pycurl.LOCAL_PORT),
+            sip=curl.getinfo(pycurl.LOCAL_IP) or None,
             http_response_code=curl.getinfo(pycurl.RESPONSE_CODE),
             http_response_header=header.getvalue().decode("utf-8", "backslashreplace"),
             http_response_body=body.getvalue().decode("utf-8", "backslashreplace"),

@@ -1,4 +1,8 @@
-"""Plain TCP connections, PATHspider's ``connect_tcp``: a handshake and nothing more."""
+"""Plain TCP connections, PATHspider's ``connect_tcp``: a handshake and nothing more.
+
+The connection goes to ``job['dip']``; the domain plays no part. Results carry ``sip``, the
+local address the socket was bound to (None if it never got one).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pytest_spider.helpers import errors
+from pytest_spider.helpers.source import bound_address
 from pytest_spider.spider import FlowResult, Job
 
 
@@ -33,7 +38,10 @@ def connect_tcp(
             sock.settimeout(conn_timeout)
             sock.connect((dip, dp))
             sp = sock.getsockname()[1]
+            sip = bound_address(sock)
             sock.shutdown(socket.SHUT_RDWR)
         except OSError as exc:
-            return errors.failure(errors.classify_oserror(exc), str(exc) or "timed out")
-    return errors.success(sp=sp)
+            return errors.failure(
+                errors.classify_oserror(exc), str(exc) or "timed out", sip=bound_address(sock)
+            )
+    return errors.success(sp=sp, sip=sip)

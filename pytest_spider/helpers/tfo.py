@@ -7,6 +7,10 @@ retransmitted). Whether the kernel held a cookie for the server shows in ``conne
 ``TCP_FASTOPEN_CONNECT`` socket: with one it defers the SYN to the first ``send``, which then
 carries data; without, it sends at once a SYN asking for a cookie. Linux only; the client side
 needs bit 1 of ``net.ipv4.tcp_fastopen``.
+
+The connection goes to ``job['dip']``; the domain is only the Host header, and only when it is
+a name (:func:`~pytest_spider.helpers.http.host_label`). Results carry ``sip``, the local
+address the socket was bound to.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import time
 from typing import Any, Final
 
 from pytest_spider.helpers import errors
+from pytest_spider.helpers.http import host_label
+from pytest_spider.helpers.source import bound_address
 from pytest_spider.spider import FlowResult, Job
 
 #: ``setsockopt`` option making connect() wait for the first send, which then goes in the SYN.
@@ -47,8 +53,7 @@ def client_disabled() -> str | None:
 
 def http_request(job: Job) -> bytes:
     """A small HTTP/1.1 request for ``/`` that asks the server to close after answering."""
-    dip = str(job["dip"])
-    host = job.get("domain") or (f"[{dip}]" if ":" in dip else dip)
+    host = host_label(job)
     return f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode("ascii")
 
 
@@ -72,7 +77,7 @@ def connect_tfo(
     family = socket.AF_INET6 if ":" in dip else socket.AF_INET
     bind = None if source is None else source[1 if family == socket.AF_INET6 else 0]
     deadline = time.monotonic() + conn_timeout
-    fields: dict[str, Any] = {"sp": 0}
+    fields: dict[str, Any] = {"sp": 0, "sip": None}
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         try:
             if fastopen:
@@ -89,6 +94,7 @@ def connect_tfo(
                     sent = sock.send(request)
                 fields["tfo_syn_bytes"] = sent
             fields["sp"] = sock.getsockname()[1]
+            fields["sip"] = bound_address(sock)
             _wait(sock, select.POLLOUT, deadline)
             code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code:

@@ -1,9 +1,11 @@
 """UDP exchanges: one datagram out, one answer back, within the timeout.
 
-The socket is connected, so an ICMP port unreachable ends the wait as a refusal instead of a
-timeout. The lab's echo server (``pytest_spider.lab.servers.udp_echo``) answers with the TOS
-byte / traffic class it received followed by the datagram; :func:`echo_reply` and
-:func:`parse_echo` are that format's two halves.
+The socket is connected (to ``job['dip']``, never to anything the domain says), so an ICMP
+port unreachable ends the wait as a refusal instead of a timeout; results carry ``sip``, the
+local address the connected socket was given. The lab's echo server
+(``pytest_spider.lab.servers.udp_echo``) answers with the TOS byte / traffic class it received
+followed by the datagram; :func:`echo_reply` and :func:`parse_echo` are that format's two
+halves.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from pytest_spider.helpers import errors
+from pytest_spider.helpers.source import bound_address
 from pytest_spider.spider import FlowResult, Job
 
 #: Largest answer read.
@@ -46,6 +49,7 @@ def connect_udp(
     family = socket.AF_INET6 if ":" in dip else socket.AF_INET
     bind = None if source is None else source[1 if family == socket.AF_INET6 else 0]
     sp = 0
+    sip = None
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         try:
             for opt in sockopts or ():
@@ -54,18 +58,20 @@ def connect_udp(
                 sock.bind((bind, 0))
             sock.connect((dip, dp))
             sp = sock.getsockname()[1]
+            sip = bound_address(sock)
             sock.settimeout(conn_timeout)
             sock.send(payload)
             reply = sock.recv(MAX_DATAGRAM)
         except OSError as exc:
-            return errors.failure(errors.classify_oserror(exc), str(exc) or "timed out", sp=sp)
+            message = str(exc) or "timed out"
+            return errors.failure(errors.classify_oserror(exc), message, sp=sp, sip=sip)
     fields: dict[str, Any] = {}
     if parse is not None:
         try:
             fields = parse(reply)
         except ValueError as exc:
-            return errors.failure(errors.OTHER, f"unexpected answer: {exc}", sp=sp)
-    return errors.success(sp=sp, udp_reply_len=len(reply), **fields)
+            return errors.failure(errors.OTHER, f"unexpected answer: {exc}", sp=sp, sip=sip)
+    return errors.success(sp=sp, sip=sip, udp_reply_len=len(reply), **fields)
 
 
 def echo_reply(datagram: bytes, tos: int | None) -> bytes:

@@ -53,9 +53,13 @@ def test_lab_demo_measures_every_experiment(tmp_path: Path) -> None:
         for record in records:
             assert record["outcome"] in ("passed", "failed", "skipped"), record
             assert record["conditions"][0].startswith(f"{experiment}.connectivity."), record
-    # The names asked: www has an A and an AAAA record, v4 an A record, missing none.
+    # The names asked: www has an A and an AAAA record, v4 an A record, missing none (its
+    # own record says so).
     resolved = list(RecordStream([folder / "dnsresolv.ndjson"]))
-    assert sorted((r["domain"], r["dip"]) for r in resolved) == [
+    assert [r["conditions"] for r in resolved if r["domain"] == "missing.lab.test"] == [
+        ["dnsresolv.connectivity.online", "dnsresolv.resolved.none"]
+    ]
+    assert sorted((r["domain"], r["dip"]) for r in resolved if "dip" in r) == [
         ("v4.lab.test", "198.18.0.6"),
         ("www.lab.test", "198.18.0.5"),
         ("www.lab.test", "2001:db8::5"),

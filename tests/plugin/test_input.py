@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from tests.plugin.conftest import read_records
@@ -119,4 +121,116 @@ def test_options_are_documented_in_their_own_help_group(pytester: pytest.Pyteste
             "*--spider-targets=PATH*",
             "*spider_timeout (string):*",
         ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--spider-timeout=nan", "--spider-timeout: must be a finite number, not 'nan'"),
+        ("--spider-timeout=inf", "--spider-timeout: must be a finite number, not 'inf'"),
+        ("--spider-timeout=-inf", "--spider-timeout: must be a finite number, not '-inf'"),
+        ("--spider-timeout=1e300", "--spider-timeout: must be at most 3600"),
+        ("--spider-timeout=0", "--spider-timeout: must be at least 0.001"),
+        ("--spider-rate=nan", "--spider-rate: must be a finite number, not 'nan'"),
+        ("--spider-rate=inf", "--spider-rate: must be a finite number, not 'inf'"),
+        ("--spider-rate=1e12", "--spider-rate: must be at most 1000000"),
+        ("--spider-concurrency=1000000000", "--spider-concurrency: must be at most 10000"),
+        ("--spider-lookahead=1e3", "--spider-lookahead: not a number: '1e3'"),
+        ("--spider-max-body=99999999999", "--spider-max-body: must be at most 1073741824"),
+        (
+            "--spider-dns-server=ns.example.org",
+            "--spider-dns-server: DNS server 'ns.example.org' is not an IP address "
+            "(names are not resolved)",
+        ),
+        (
+            "--spider-dns-server=198.18.0.1:99999",
+            "--spider-dns-server: DNS server '198.18.0.1:99999': port must be 1-65535",
+        ),
+        (
+            "--spider-dns-server=198.18.0.1:abc",
+            "--spider-dns-server: DNS server '198.18.0.1:abc': port 'abc' is not a number",
+        ),
+        ("--spider-dns-server=:53", "--spider-dns-server: DNS server ':53' has no address"),
+        ("--spider-dns-server=", "--spider-dns-server: empty (give ADDR, ADDR:PORT or [V6]:PORT)"),
+        (
+            "--spider-dns-server=2001:db8::1:53",
+            "--spider-dns-server: DNS server '2001:db8::1:53' is ambiguous: write "
+            "[2001:db8::1]:53 for port 53, [2001:db8::1:53] for the address",
+        ),
+    ],
+)
+def test_option_values_that_would_break_every_item_are_usage_errors(
+    scripted: pytest.Pytester, option: str, message: str
+) -> None:
+    (scripted.path / "t.txt").write_text("198.18.0.1\n")
+    # A usage error at configure time, before any item exists.
+    result = scripted.runpytest("--spider-targets=t.txt", option, "experiments/")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+
+
+def test_option_values_from_the_ini_file_are_checked_as_well(scripted: pytest.Pytester) -> None:
+    (scripted.path / "t.txt").write_text("198.18.0.1\n")
+    scripted.makeini("[pytest]\nspider_timeout = nan\n")
+    result = scripted.runpytest("--spider-targets=t.txt", "experiments/")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --spider-timeout: must be a finite number, not 'nan'"])
+
+
+def test_a_byte_that_is_not_utf8_costs_one_line_not_the_file(scripted: pytest.Pytester) -> None:
+    targets = scripted.path / "list.txt"
+    targets.write_bytes(b"198.18.0.1\n198.18.0.\xff2\n198.18.0.3\n")
+    refused = scripted.runpytest(f"--spider-targets={targets}", "experiments/")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(
+        [
+            "ERROR: 1 bad target line(s); nothing was measured*",
+            "*list.txt:2: not UTF-8 text (byte 0xff at character 10): 198.18.0.\\xff2",
+        ]
+    )
+    kept = scripted.runpytest(
+        f"--spider-targets={targets}", "--spider-keep-bad-targets", "experiments/"
+    )
+    kept.assert_outcomes(passed=2)
+    kept.stdout.fnmatch_lines(["input: 2 targets*1 bad line(s)*", "  bad: *list.txt:2: not UTF-8*"])
+
+
+def test_a_byte_that_is_not_utf8_on_stdin_costs_one_line(scripted: pytest.Pytester) -> None:
+    result = scripted.run(
+        sys.executable, "-m", "pytest", "--spider-targets=-", "--spider-keep-bad-targets",
+        "-p", "no:cacheprovider", "experiments/",
+        stdin=b"198.18.0.1\n\xc3\x28bad\n198.18.0.2\n",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(
+        ["  bad: <stdin>:2: not UTF-8 text (byte 0xc3 at character 1): \\xc3(bad", "*2 passed*"]
+    )
+
+
+def test_a_huge_line_with_control_characters_is_quoted_short_and_escaped(
+    scripted: pytest.Pytester,
+) -> None:
+    targets = scripted.path / "list.txt"
+    huge = b"\x1b[2J\x1b]0;title\x07\x00" + b"A" * 10_000_000
+    targets.write_bytes(b"198.18.0.1\n" + huge + b"\n")
+    result = scripted.runpytest(f"--spider-targets={targets}", "experiments/")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    error = result.stderr.str()
+    assert len(error) < 2_000, len(error)
+    assert "\x1b" not in error and "\x00" not in error and "\x07" not in error
+    assert "list.txt:2: not an IP address '\\x1b[2J\\x1b]0;title\\x07\\x00AAAA" in error
+
+
+def test_a_million_bad_lines_are_counted_not_kept(scripted: pytest.Pytester) -> None:
+    targets = scripted.path / "list.txt"
+    with targets.open("w") as stream:
+        stream.write("198.18.0.1\n")
+        stream.writelines(f"bad-{i}\n" for i in range(100_000))
+    result = scripted.runpytest(
+        f"--spider-targets={targets}", "--spider-keep-bad-targets", "experiments/"
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["input: 1 targets*100000 bad line(s)*", "  ... and 99980 more bad line(s)"]
     )
