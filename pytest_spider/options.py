@@ -8,11 +8,13 @@ wins). :class:`SpiderSettings` is what the rest of the plugin reads, never raw o
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any, Literal
 
 import pytest
 
+from pytest_spider.helpers.dns import parse_server
 from pytest_spider.schema import DEFAULT_FAIL_ON, DEFAULT_SKIP_ON
 
 #: PATHspider's timeout: 5 s per connection.
@@ -23,6 +25,13 @@ DEFAULT_TIMEOUT = 5.0
 #: 1024 open-file limit.
 DEFAULT_CONCURRENCY = 500
 DEFAULT_LOOKAHEAD = 10_000
+#: Upper bounds: a value past them is a typo, and would make every item fail or the run
+#: exhaust threads or memory (libcurl's timeouts are C longs of milliseconds).
+MAX_TIMEOUT = 3600.0
+MAX_CONCURRENCY = 10_000
+MAX_LOOKAHEAD = 10_000_000
+MAX_BODY = 1 << 30
+MAX_RATE = 1_000_000.0
 
 IniType = Literal["string", "linelist", "paths", "bool"]
 
@@ -69,7 +78,7 @@ _OPTIONS = (
     ),
     _Option(
         "--spider-timeout",
-        f"seconds per connection (default {DEFAULT_TIMEOUT:g}).",
+        f"seconds per connection (default {DEFAULT_TIMEOUT:g}, at most {MAX_TIMEOUT:g}).",
         metavar="SECONDS",
         default=DEFAULT_TIMEOUT,
     ),
@@ -179,6 +188,12 @@ _OPTIONS = (
         metavar="BYTES",
         default=4096,
     ),
+    _Option(
+        "--spider-metadata",
+        "write the campaign's metadata (sessions, options, counts) to FILE "
+        "(default: <--spider-output>.meta.json); --spider-resume reads it from there.",
+        metavar="FILE",
+    ),
 )
 
 
@@ -210,15 +225,45 @@ def _raw(config: pytest.Config, dest: str) -> Any:
     return config.getini(dest) if value is None else value
 
 
-def _number(config: pytest.Config, dest: str, kind: Callable[[str], float], low: float) -> Any:
+def _number(
+    config: pytest.Config, dest: str, kind: Callable[[str], float], low: float, high: float
+) -> Any:
+    """A number in ``low..high``; NaN and infinities are no numbers here (every connection
+    would fail with them), nor is an integer option written as a float."""
     raw = _raw(config, dest)
+    flag = "--" + dest.replace("_", "-")
     try:
-        value = kind(str(raw))
+        value = kind(str(raw).strip())
     except ValueError:
-        raise pytest.UsageError(f"--{dest.replace('_', '-')}: not a number: {raw!r}") from None
+        raise pytest.UsageError(f"{flag}: not a number: {str(raw)[:40]!r}") from None
+    if not math.isfinite(value):
+        raise pytest.UsageError(f"{flag}: must be a finite number, not {raw!r}")
     if value < low:
-        raise pytest.UsageError(f"--{dest.replace('_', '-')}: must be at least {low:g}")
+        raise pytest.UsageError(f"{flag}: must be at least {_shown(low)}")
+    if value > high:
+        raise pytest.UsageError(f"{flag}: must be at most {_shown(high)}")
     return value
+
+
+def _shown(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+def _dns_server(config: pytest.Config) -> str | None:
+    """``--spider-dns-server`` checked now, not per item: an address (names are never
+    resolved) and a port 1-65535. Kept as given, which dnsresolv parses the same way."""
+    given = config.getoption("spider_dns_server")
+    raw = config.getini("spider_dns_server") if given is None else given
+    text = str(raw or "").strip()
+    if not text:
+        if given is None:
+            return None  # neither option nor ini key
+        raise pytest.UsageError("--spider-dns-server: empty (give ADDR, ADDR:PORT or [V6]:PORT)")
+    try:
+        parse_server(text)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--spider-dns-server: {exc}") from None
+    return text
 
 
 def _choice(config: pytest.Config, dest: str, choices: tuple[str, ...]) -> str:
@@ -254,6 +299,7 @@ class SpiderSettings:
     vantage: str | None
     dist: str
     rate: float | None
+    metadata: str | None
 
     @property
     def active(self) -> bool:
@@ -275,10 +321,10 @@ class SpiderSettings:
             targets=strings("spider_targets"),
             experiments=strings("spider_experiment"),
             exclude=strings("spider_exclude"),
-            timeout=_number(config, "spider_timeout", float, 0.001),
+            timeout=_number(config, "spider_timeout", float, 0.001, MAX_TIMEOUT),
             connect=text("spider_connect"),
-            concurrency=int(_number(config, "spider_concurrency", int, 1)),
-            lookahead=int(_number(config, "spider_lookahead", int, 1)),
+            concurrency=int(_number(config, "spider_concurrency", int, 1, MAX_CONCURRENCY)),
+            lookahead=int(_number(config, "spider_lookahead", int, 1, MAX_LOOKAHEAD)),
             output=text("spider_output"),
             resume=bool(_raw(config, "spider_resume")),
             fail_on=strings("spider_fail_on"),
@@ -286,11 +332,16 @@ class SpiderSettings:
             keep_bad_targets=bool(_raw(config, "spider_keep_bad_targets")),
             tls_verify=bool(_raw(config, "spider_tls_verify")),
             ca_file=text("spider_ca_file"),
-            max_body=int(_number(config, "spider_max_body", int, 0)),
+            max_body=int(_number(config, "spider_max_body", int, 0, MAX_BODY)),
             baseline=text("spider_baseline"),
             report=text("spider_report"),
-            dns_server=text("spider_dns_server"),
+            dns_server=_dns_server(config),
             vantage=text("spider_vantage"),
             dist=_choice(config, "spider_dist", ("share", "xdist")),
-            rate=_number(config, "spider_rate", float, 0.001) if text("spider_rate") else None,
+            rate=(
+                _number(config, "spider_rate", float, 0.001, MAX_RATE)
+                if text("spider_rate")
+                else None
+            ),
+            metadata=text("spider_metadata"),
         )

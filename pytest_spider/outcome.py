@@ -9,7 +9,7 @@ at teardown :func:`output` turns it into plain builtins that may travel from an 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -99,6 +99,7 @@ def _build(
         reason=reason,
         vantage=vantage,
         unmeasured=case.unmeasured.kind if case.unmeasured is not None else None,
+        connections=len(case.experiment.connections),
     )
 
 
@@ -151,7 +152,7 @@ def output(item: pytest.Item, vantage: str, in_flight: int) -> Output | None:
     extra = [
         to_builtin(
             {
-                **each,
+                **_fresh_fields(each, target.fields),
                 schema.EXPERIMENT: case.experiment.name,
                 schema.NODEID: item.nodeid,
                 schema.VANTAGE: vantage,
@@ -168,6 +169,21 @@ def output(item: pytest.Item, vantage: str, in_flight: int) -> Output | None:
         "vantage": vantage,
         "in_flight": in_flight,
     }
+
+
+def _fresh_fields(emitted: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """An emitted record (a copy of the job, as dnsresolv makes them) less what an earlier
+    campaign's measurement wrote into the input: such a field is dropped where the experiment
+    left it as read. Conditions stay: an experiment that emits records sets them, and may set
+    the same ones again."""
+    return {
+        name: value
+        for name, value in emitted.items()
+        if name not in _STALE or name not in fields or value != fields[name]
+    }
+
+
+_STALE: Final = schema.MEASURED_FIELDS - {schema.CONDITIONS}
 
 
 _PACKAGE = Path(__file__).resolve().parent

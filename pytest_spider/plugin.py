@@ -55,8 +55,9 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     stdin_text = None
     if "-" in settings.targets:
-        copy = distributed.worker_stdin_copy(config)
-        stdin_text = Path(copy).read_text(encoding="utf-8") if copy else read_stdin(config)
+        stdin_text = distributed.worker_stdin(config)
+        if stdin_text is None:
+            stdin_text = read_stdin(config)
     writes = not distributed.is_worker(config)
     vantage = settings.vantage or distributed.worker_vantage(config) or schema.DEFAULT_VANTAGE
     inputs, targets = load_inputs(settings, vantage, stdin_text, writes)
@@ -177,6 +178,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if book is None:
         return
     book.check_connect_mode()
+    # --spider-resume: the same experiments as the campaign's (known only once collected).
+    session.config.stash[INPUTS_KEY].check_experiments(e.name for e in book.experiments)
     book.release()
     # A campaign's items live to the end of the run; the garbage collector need not walk
     # them again and again (its full passes over 10^5 items cost more than items).

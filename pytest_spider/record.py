@@ -1,9 +1,11 @@
 """Building the record of a finished item (its fields are defined in :mod:`schema`).
 
-A record is the target's input fields, written back out as read, plus PATHspider's
-``conditions``, ``flow_results`` and ``time`` {``from``, ``to``}, plus ours:
-``experiment``, ``nodeid``, ``outcome`` (passed|failed|skipped|error), ``reason``,
-``vantage`` (where it was measured from) and, for a target never contacted, ``unmeasured``.
+A record is the target's input fields, written back out as read (less what an earlier
+measurement wrote, :data:`schema.MEASURED_FIELDS`), plus PATHspider's ``conditions``,
+``flow_results``, ``time`` {``from``, ``to``}, ``sip``, ``sip_public``, ``path`` and
+``missed_flows``, plus ours: ``experiment``, ``nodeid``, ``outcome``
+(passed|failed|skipped|error), ``reason``, ``vantage`` (where it was measured from) and, for a
+target never contacted, ``unmeasured``.
 Records are plain builtin types all the way down, because under pytest-xdist they travel
 from workers to the controller, which alone writes them.
 """
@@ -43,16 +45,32 @@ def build_record(
     reason: str | None,
     vantage: str,
     unmeasured: str | None = None,
+    connections: int | None = None,
 ) -> Record:
-    """Assemble a record; ``time`` spans the first start to the last stop of the flows."""
-    record: Record = to_builtin(fields)
+    """Assemble a record; ``time`` spans the first start to the last stop of the flows.
+
+    ``connections``: how many the experiment has (``missed_flows`` counts those without a
+    result; None: as many as there are flows).
+    """
+    record: Record = {
+        name: to_builtin(value)
+        for name, value in fields.items()
+        if name not in schema.MEASURED_FIELDS
+    }
     record[schema.CONDITIONS] = list(conditions) if conditions is not None else []
-    record[schema.FLOW_RESULTS] = to_builtin(list(flows))
+    record[schema.FLOW_RESULTS] = [_pathspider_flow(flow) for flow in flows]
     if flows:
         record[schema.TIME] = {
             "from": min(str(f["spdr_start"]) for f in flows),
             "to": max(str(f["spdr_stop"]) for f in flows),
         }
+    sip = source_address(flows)
+    record[schema.SIP] = sip
+    # PATHspider asks a web service for it; pytest-spider contacts nothing but the targets.
+    record[schema.SIP_PUBLIC] = None
+    record[schema.PATH] = path_of(sip, fields)
+    expected = len(flows) if connections is None or unmeasured is not None else connections
+    record[schema.MISSED_FLOWS] = max(expected - len(flows), 0)
     record[schema.EXPERIMENT] = experiment
     record[schema.NODEID] = nodeid
     record[schema.OUTCOME] = outcome
@@ -61,3 +79,44 @@ def build_record(
     if unmeasured is not None:
         record[schema.UNMEASURED] = unmeasured
     return record
+
+
+def _pathspider_flow(flow: FlowResult) -> dict[str, Any]:
+    """A flow as written: builtins, and as in PATHspider a failed connection without a source
+    port of its own has ``sp`` 0."""
+    out: dict[str, Any] = to_builtin(flow)
+    sp = out.get("sp")
+    if out.get("spdr_state") != schema.ConnState.OK and (
+        not isinstance(sp, int) or isinstance(sp, bool)
+    ):
+        out["sp"] = 0
+    return out
+
+
+def source_address(flows: Sequence[FlowResult]) -> str | None:
+    """The source address the connections used (the helpers' ``sip``): a successful
+    connection's first, else any connection's; None if no flow says."""
+    found = [f.get(schema.SIP) for f in flows]
+    ok = [s for s, f in zip(found, flows, strict=True) if f.get("spdr_state") == 0]
+    for sip in (*ok, *found):
+        if isinstance(sip, str) and sip:
+            return sip
+    return None
+
+
+def path_of(sip: str | None, fields: Mapping[str, Any]) -> list[str | None] | None:
+    """PATHspider's ``path``: the source, the target's AS where the input names it
+    (``dip_asn``, or Hellfire's ``info.ASN``), the destination; None without a destination."""
+    dip = fields.get("dip")
+    if not isinstance(dip, str) or not dip:
+        return None
+    path: list[str | None] = [sip]
+    asn = fields.get("dip_asn")
+    if asn in (None, ""):
+        info = fields.get("info")
+        asn = info.get("ASN") if isinstance(info, Mapping) else None
+    if asn not in (None, ""):
+        text = str(asn)
+        path.append(text if text.upper().startswith("AS") else f"AS{text}")
+    path.append(dip)
+    return path

@@ -60,8 +60,47 @@ UNMEASURED: Final = "unmeasured"
 #: On a record an experiment emitted besides its own (dnsresolv's addresses): the ``[dip, dp,
 #: domain]`` of the target whose measurement emitted it.
 EMITTED_BY: Final = "emitted_by"
-#: The key of a campaign's metadata object (``{"spider_campaign": {...}}``).
+#: PATHspider's source fields: the address the connections left from, the public address
+#: it maps to (PATHspider asks a web service; pytest-spider contacts nothing but the targets
+#: and leaves it null), the path ``[sip, (sip_public), (AS of the target), dip]``, and how
+#: many of the experiment's connections gave no result (PATHspider: flows its observer missed).
+SIP: Final = "sip"
+SIP_PUBLIC: Final = "sip_public"
+PATH: Final = "path"
+MISSED_FLOWS: Final = "missed_flows"
+#: What a measurement writes into a record. A target list made from an earlier campaign's
+#: output carries these from that campaign: they are dropped from the input fields, so a new
+#: record never repeats an old measurement's source, path, conditions or verdict.
+MEASURED_FIELDS: Final = frozenset(
+    {
+        CONDITIONS,
+        FLOW_RESULTS,
+        TIME,
+        SIP,
+        SIP_PUBLIC,
+        "sip_asn",
+        PATH,
+        MISSED_FLOWS,
+        EXPERIMENT,
+        NODEID,
+        OUTCOME,
+        REASON,
+        VANTAGE,
+        UNMEASURED,
+        EMITTED_BY,
+    }
+)
+#: The key of a legacy campaign metadata line (``{"spider_campaign": {...}}``), which record
+#: files written before the metadata moved to its own file end with.
 CAMPAIGN: Final = "spider_campaign"
+#: The campaign metadata file beside a record file: ``<records>.meta.json`` unless named.
+METADATA_SUFFIX: Final = ".meta.json"
+
+
+def metadata_path(records: str, named: str | None = None) -> str:
+    """Where the metadata of the record file ``records`` is: ``named``, else beside it."""
+    return named if named else records + METADATA_SUFFIX
+
 
 # Why a target was never contacted (the ``unmeasured`` field).
 EXCLUDED: Final = "excluded"
@@ -103,12 +142,16 @@ def matches_any(conditions: Iterable[str], globs: Sequence[str]) -> bool:
 
 
 def canonical_address(text: str) -> str:
-    """An address as :mod:`ipaddress` spells it (``2001:DB8::01`` -> ``2001:db8::1``), so that
-    records and targets written differently still name the same target; other text as is."""
+    """An address as :mod:`ipaddress` spells it (``2001:DB8::01`` -> ``2001:db8::1``), an
+    IPv4-mapped IPv6 address as its IPv4 address (``::ffff:127.0.0.1`` -> ``127.0.0.1``, as
+    target lists read it), so that records and targets written differently still name the
+    same target; other text as is."""
     try:
-        return ipaddress.ip_address(text).compressed
+        address = ipaddress.ip_address(text)
     except ValueError:
         return text
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).compressed
 
 
 class Key(NamedTuple):

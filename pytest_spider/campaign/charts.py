@@ -56,9 +56,20 @@ class Panel:
 
 
 def _style() -> AbstractContextManager[None]:
-    """Text as SVG text (small, selectable), and ids that do not change between runs."""
+    """Text as SVG text (small, selectable), and ids that do not change between runs.
+
+    Every label is plain text: vantage names, countries, experiments and conditions come from
+    the records, and ``$...$`` in one must not be parsed as math (it would crash the report).
+    Each Text object reads ``text.parse_math`` when it is made, all of them inside this context.
+    """
     return matplotlib.rc_context(
-        {"svg.fonttype": "none", "svg.hashsalt": "pytest-spider", "font.size": 9}
+        {
+            "svg.fonttype": "none",
+            "svg.hashsalt": "pytest-spider",
+            "font.size": 9,
+            "text.parse_math": False,
+            "text.usetex": False,
+        }
     )
 
 
@@ -75,10 +86,20 @@ def category_order(panels: Sequence[Panel]) -> list[str]:
     return known + rest + (["(none)"] if "(none)" in seen else [])
 
 
-def share_bars(panels: Sequence[Panel], xlabel: str = "share of records (%)") -> str:
-    """Stacked horizontal bars of category shares, one subplot per panel, one legend."""
-    categories = category_order(panels)
-    colours = _colours(categories)
+def share_bars(
+    panels: Sequence[Panel],
+    xlabel: str = "share of records (%)",
+    colours: Mapping[str, str] | None = None,
+) -> str:
+    """Stacked horizontal bars of category shares, one subplot per panel, one legend.
+
+    ``colours``: category -> colour, in legend order (default: by the usual value words)."""
+    if colours is None:
+        categories = category_order(panels)
+        colours = _colours(categories)
+    else:
+        seen = {c for panel in panels for bar in panel.bars for c in bar.counts}
+        categories = [c for c in colours if c in seen]
     heights = [0.8 + 0.32 * max(1, len(panel.bars)) for panel in panels]
     with _style():
         figure = Figure(figsize=(_WIDTH, sum(heights) + 0.6), layout="constrained")

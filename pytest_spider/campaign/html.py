@@ -160,25 +160,60 @@ def _stamp(value: datetime | None) -> str:
 
 def _facts(summary: Summary) -> str:
     first, last = summary.first, summary.last
+    campaigns = summary.campaigns
     rows: list[tuple[str, str]] = [
         ("records", f"{summary.records:,}"),
         ("targets", f"{summary.targets:,}"),
         ("experiments", _counted(summary.per_experiment)),
-        ("vantage points", _counted(summary.per_vantage)),
+        ("vantage points", _counted(_vantages(summary))),
         ("start", _stamp(first)),
         ("end", _stamp(last)),
         ("duration", _duration((last - first).total_seconds()) if first and last else "-"),
+    ]
+    if len(campaigns) > 1:
+        rows.append(("sessions", f"{len(campaigns)} (the campaign was resumed)"))
+    rows += [
+        ("offline (records)", _offline(summary)),
         ("excluded (records)", f"{summary.unmeasured[EXCLUDED]:,}"),
         ("no address (records)", f"{summary.unmeasured[NO_ADDRESS]:,}"),
-        ("dead (records)", f"{summary.unmeasured[DEAD]:,}"),
-        ("bad input lines", _bad_input(summary.campaigns)),
+        ("never ran (records)", f"{summary.unmeasured[DEAD]:,}"),
+        ("bad input lines", _bad_input(campaigns)),
     ]
-    for index, meta in enumerate(summary.campaigns, 1):
-        label = "campaign" if len(summary.campaigns) == 1 else f"campaign {index}"
+    for index, meta in enumerate(campaigns, 1):
+        label = "campaign" if len(campaigns) == 1 else f"session {index}"
         for field, value in meta.items():
-            rows.append((f"{label}: {field}", _plain(value)))
+            if field not in _SHOWN_ONCE:
+                rows.append((f"{label}: {field}", _plain(value)))
     body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>\n" for k, v in rows)
     return f'<table class="facts"><tbody>\n{body}</tbody></table>'
+
+
+#: Metadata fields the facts show once, from the records (start to end of the connections,
+#: every vantage point), not again per session.
+_SHOWN_ONCE: Final = frozenset({"start", "end", "duration", "vantage", "vantages"})
+
+
+def _vantages(summary: Summary) -> Counter[str]:
+    """Records per vantage point, and vantage points the metadata names without records."""
+    counts = Counter(summary.per_vantage)
+    for meta in summary.campaigns:
+        named = meta.get("vantages")
+        for vantage in named if isinstance(named, list) else ():
+            counts.setdefault(str(vantage), 0)
+    return counts
+
+
+def _offline(summary: Summary) -> str:
+    """Measured records whose targets answered no connection (``<experiment>.connectivity.
+    offline``): they were contacted, so they are not among the unmeasured."""
+    per: Counter[str] = Counter()
+    for (experiment, condition), count in summary.conditions.items():
+        if condition.split(".")[1:] == ["connectivity", "offline"]:
+            per[experiment] += count
+    total = per.total()
+    if len(per) > 1:
+        return f"{total:,}: {_counted(per)}"
+    return f"{total:,}"
 
 
 def _bad_input(campaigns: Sequence[Mapping[str, Any]]) -> str:
@@ -208,8 +243,71 @@ def _family(condition: str) -> tuple[str, str]:
     return ".".join(parts[1:-1]), parts[-1]
 
 
-def _value(condition: str) -> str:
-    return condition if condition == NO_CONDITION else _family(condition)[1]
+def _qualified(condition: str) -> str:
+    """A condition without its experiment (``h2.upgrade.failed`` -> ``upgrade.failed``): the
+    category a chart shows, so that values of different families stay apart."""
+    if condition == NO_CONDITION:
+        return condition
+    family, value = _family(condition)
+    return f"{family}.{value}"
+
+
+#: Connectivity, the family every experiment has, in the colours people expect.
+_CONNECTIVITY_COLOURS: Final = {
+    "works": "#43a047",
+    "online": "#43a047",
+    "transient": "#fb8c00",
+    "broken": "#e53935",
+    "offline": "#9e9e9e",
+}
+#: Every other family gets one hue of its own, its values that hue's shades: ``upgrade.failed``
+#: must not look like a broken path.
+_FAMILY_HUES: Final = (
+    ("#1565c0", "#64b5f6", "#0d47a1", "#bbdefb"),  # blue
+    ("#6a1b9a", "#ba68c8", "#4a148c", "#e1bee7"),  # purple
+    ("#00695c", "#4db6ac", "#004d40", "#b2dfdb"),  # teal
+    ("#5d4037", "#a1887f", "#3e2723", "#d7ccc8"),  # brown
+    ("#283593", "#7986cb", "#1a237e", "#c5cae9"),  # indigo
+    ("#827717", "#d4e157", "#524c00", "#f0f4c3"),  # olive
+)
+_NONE_COLOUR: Final = "#e0e0e0"
+_OTHER_VALUE_COLOUR: Final = "#757575"
+
+
+def family_colours(categories: Iterable[str]) -> dict[str, str]:
+    """Colour per category (``family.value``), in legend order: connectivity first in its
+    usual colours, then each family (by name) in its own hue, then ``(none)``."""
+    categories = set(categories)
+    families: dict[str, set[str]] = {}
+    for category in categories:
+        if category != NO_CONDITION:
+            family, _, value = category.rpartition(".")
+            families.setdefault(family, set()).add(value)
+    colours: dict[str, str] = {}
+    connectivity = families.pop("connectivity", set())
+    for value in [v for v in _CONNECTIVITY_COLOURS if v in connectivity]:
+        colours[f"connectivity.{value}"] = _CONNECTIVITY_COLOURS[value]
+    for value in sorted(connectivity - set(_CONNECTIVITY_COLOURS)):
+        colours[f"connectivity.{value}"] = _OTHER_VALUE_COLOUR
+    for number, family in enumerate(sorted(families)):
+        hue = _FAMILY_HUES[number % len(_FAMILY_HUES)]
+        for index, value in enumerate(sorted(families[family], key=_negative_last)):
+            colours[f"{family}.{value}"] = hue[index % len(hue)]
+    if NO_CONDITION in categories:
+        colours[NO_CONDITION] = _NONE_COLOUR
+    return colours
+
+
+def _negative_last(value: str) -> tuple[bool, str]:
+    """``success`` before ``failed``, ``received`` before ``not_received``: the full shade of a
+    family's hue goes to what it hopes for."""
+    negative = value in ("failed", "none", "stripped", "changed", "ce", "timeout")
+    return negative or value.startswith(("not_", "un", "no_")), value
+
+
+def _panel_colours(panels: Sequence[charts.Panel]) -> dict[str, str]:
+    seen = {c for panel in panels for bar in panel.bars for c in bar.counts}
+    return family_colours(seen)
 
 
 def _conditions_section(summary: Summary) -> str:
@@ -220,8 +318,8 @@ def _conditions_section(summary: Summary) -> str:
         families: dict[str, Counter[str]] = {}
         for (exp, condition), count in sorted(summary.conditions.items()):
             if exp == experiment:
-                family, value = _family(condition)
-                families.setdefault(family, Counter())[value] += count
+                family = _family(condition)[0]
+                families.setdefault(family, Counter())[_qualified(condition)] += count
                 rows.append([experiment, condition, count, _pct(count, measured)])
         bars = []
         for family, counts in families.items():
@@ -234,21 +332,30 @@ def _conditions_section(summary: Summary) -> str:
     if not panels:
         return '<p class="note">No measured records.</p>'
     table = _table("conditions", ["experiment", "condition", "records", "share"], rows)
-    return f'<div class="chart">{charts.share_bars(panels)}</div>\n{table}'
+    chart = charts.share_bars(panels, colours=_panel_colours(panels))
+    return f'<div class="chart">{chart}</div>\n{table}'
+
+
+def _by_category(counts: Counter[str]) -> Counter[str]:
+    summed: Counter[str] = Counter()
+    for condition, count in counts.items():
+        summed[_qualified(condition)] += count
+    return summed
 
 
 def _split_section(summary: Summary, dimension: str, top: int) -> str:
     panels: list[charts.Panel] = []
     for experiment in sorted(summary.measured):
         bars = [
-            charts.Bar(s.group, s.total, Counter({_value(c): n for c, n in s.counts.items()}))
+            charts.Bar(s.group, s.total, _by_category(s.counts))
             for s in summary.shares(dimension, experiment, top)
         ]
         if bars:
             panels.append(charts.Panel(experiment, bars))
     if not panels:
         return ""
-    values = charts.category_order(panels)
+    colours = _panel_colours(panels)
+    values = list(colours)
     rows: list[list[Cell]] = [
         [
             bar.label,
@@ -265,7 +372,7 @@ def _split_section(summary: Summary, dimension: str, top: int) -> str:
     return (
         f"<h2>Connectivity per {title}</h2>\n"
         f'<p class="note">{note}Each record counted by its connectivity condition.</p>\n'
-        f'<div class="chart">{charts.share_bars(panels)}</div>\n'
+        f'<div class="chart">{charts.share_bars(panels, colours=colours)}</div>\n'
         + _folded(f"table ({len(rows)} rows)", _table(f"per-{dimension.lower()}", headers, rows))
     )
 
@@ -357,7 +464,7 @@ def render(
         "<h2>Campaign</h2>",
         _facts(summary),
         "<h2>Conditions per experiment</h2>",
-        '<p class="note">Share of measured records (excluded and dead targets left out) '
+        '<p class="note">Share of measured records (targets never measured left out) '
         "carrying each condition; '(none)': records without a condition of that kind.</p>",
         _conditions_section(summary),
         *(_split_section(summary, dimension, top) for dimension in DIMENSIONS),

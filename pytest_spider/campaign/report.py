@@ -17,6 +17,7 @@ from pytest_spider.campaign.compare import (
     DEFAULT_FAIL_GLOBS,
     Baseline,
     Comparison,
+    campaign_fail_globs,
     diff_baselines,
     load_baseline,
 )
@@ -56,11 +57,16 @@ def write_report(
     html_path: str | os.PathLike[str],
     *,
     baseline_paths: Paths = (),
-    fail_globs: Sequence[str] = DEFAULT_FAIL_GLOBS,
+    fail_globs: Sequence[str] | None = None,
     top: int = 10,
     title: str | None = None,
+    metadata_paths: Paths | None = None,
 ) -> ReportResult:
     """Write the report of ``record_paths`` (with a diff against ``baseline_paths`` if given).
+
+    ``fail_globs``: what a regression is; None takes the campaign's own (its metadata's
+    ``fail_on``), else the defaults. ``metadata_paths``: the campaign's metadata files, if not
+    beside the records (``<records>.meta.json``).
 
     Raises RecordFileError on unreadable or malformed input, before anything is written, and
     ReportExtraMissing without matplotlib, before anything is read.
@@ -71,7 +77,7 @@ def write_report(
     started = time.perf_counter()
     baseline = load_baseline(baseline_paths) if baseline_paths else None
     fresh = Baseline() if baseline is not None else None
-    stream = RecordStream(record_paths)
+    stream = RecordStream(record_paths, metadata_paths)
     summary = Summary()
     for record in stream:
         summary.add(record)
@@ -80,7 +86,8 @@ def write_report(
     summary.campaigns = stream.campaigns
     comparison = None
     if baseline is not None and fresh is not None:
-        comparison = diff_baselines(baseline, fresh, fail_globs)
+        globs = fail_globs or campaign_fail_globs(stream.campaigns) or DEFAULT_FAIL_GLOBS
+        comparison = diff_baselines(baseline, fresh, globs)
     page = render(
         summary,
         comparison,

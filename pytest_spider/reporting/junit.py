@@ -1,21 +1,30 @@
-"""Records into JUnit XML (``--junitxml``) as properties, valid for the chosen junit_family.
+"""Records into JUnit XML (``--junitxml``), valid for the chosen junit_family.
 
-With ``junit_family=xunit1`` or ``legacy`` each testcase carries ``<properties>``: the
-conditions and every connection's state and error. The xunit2 schema (pytest's default
-family) has no properties inside a testcase, so there the same pairs go into the
-testsuite's ``<properties>``, named ``<nodeid> <property>``.
+Every testcase gets a ``<system-out>`` with its conditions and each connection's state and
+error, in both families: the xunit2 schema (pytest's default family) allows ``system-out`` in
+a testcase, and CI viewers show it for passing testcases too. It is written whatever
+``junit_logging`` says: that setting chooses which *captured output* goes to the XML, and a
+record is the test's result, not captured output. With ``junit_family=xunit1`` or ``legacy``
+each testcase also carries the same pairs as ``<properties>`` (xunit2 has no properties in a
+testcase; the suite-level properties earlier versions wrote there said the same thing again,
+once per row, and are gone).
 
-Reaching the suite-level properties needs pytest's private ``xml_key``; it is used here
-only, and ``tests/test_junit.py`` pins it.
+Reaching a testcase's element needs pytest's private ``xml_key`` and ``LogXML.node_reporter``;
+they are used here only, and ``tests/plugin/test_junit.py`` pins them.
 """
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import pytest
-from _pytest.junitxml import xml_key
+from _pytest.junitxml import bin_xml_escape, xml_key
 
 from pytest_spider import schema
 from pytest_spider.schema import Record
+
+#: The element a testcase's spider text goes to.
+SYSTEM_OUT = "system-out"
 
 
 def properties(record: Record) -> list[tuple[str, str]]:
@@ -29,14 +38,29 @@ def properties(record: Record) -> list[tuple[str, str]]:
     return props
 
 
+def text(record: Record) -> str:
+    """The record as a few lines people read in a CI viewer."""
+    lines = [f"conditions: {' '.join(schema.conditions_of(record)) or '(none)'}"]
+    for flow in record.get(schema.FLOW_RESULTS) or ():
+        line = f"{flow.get('conn', flow.get('config'))}: "
+        line += schema.state_word(flow.get("spdr_state"))
+        if flow.get("error_class"):
+            line += f" ({flow['error_class']}: {flow.get('error')})"
+        lines.append(line)
+    unmeasured = record.get(schema.UNMEASURED)
+    if unmeasured:
+        lines.append(f"unmeasured: {unmeasured} ({record.get(schema.REASON)})")
+    lines.append(f"outcome: {schema.outcome_of(record)}")
+    return "\n".join(lines) + "\n"
+
+
 def add_record(config: pytest.Config, report: pytest.TestReport, record: Record) -> None:
-    """Attach a record's properties to the testcase (or the suite for xunit2)."""
+    """Attach a record to its testcase (before junitxml handles the teardown report)."""
     xml = config.stash.get(xml_key, None)
     if xml is None:
         return
-    pairs = properties(record)
-    if config.getini("junit_family") == "xunit2":
-        for name, value in pairs:
-            xml.add_global_property(f"{report.nodeid} {name}", value)
-    else:
-        report.user_properties.extend(pairs)
+    out = ET.Element(SYSTEM_OUT)
+    out.text = bin_xml_escape(text(record))
+    xml.node_reporter(report).append(out)
+    if config.getini("junit_family") != "xunit2":
+        report.user_properties.extend(properties(record))

@@ -2,29 +2,44 @@
 
 Registered only in that process (the only one without pytest-xdist, the controller with it),
 as pytest registers its ``LogXML`` only where it writes: records arrive on teardown reports
-(from this process or from workers) and go to the ndjson output, to JUnit properties, to the
-terminal summary and progress line, to the ``pytest_spider_record`` hook and, with a
-baseline, into the comparison. At the end the output gets its metadata line and, if asked,
-the HTML report is written.
+(from this process or from workers) and go to the ndjson output, to JUnit, to the terminal
+summary and progress line, to the ``pytest_spider_record`` hook and, with a baseline, into the
+comparison.
+
+The output is opened, and the campaign's metadata file written with this session's entry,
+at configure time, before anything is measured: a file that cannot be written is a usage
+error there, and a process that dies later still leaves both. The metadata entry is brought
+up to date as the run learns its experiments and at the end (``end`` stays null for a session
+that was killed). A write that fails mid-run (disk full) stops the run: every whole record
+stays, and the summary says how to go on (``--spider-resume``). At the end, if asked, the
+HTML report is written.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_spider import __version__, schema
 from pytest_spider.campaign.compare import Baseline, diff_baselines
+from pytest_spider.cases import CASEBOOK_KEY
 from pytest_spider.distributed import report_worker
 from pytest_spider.inputs import Inputs
 from pytest_spider.outcome import Output
 from pytest_spider.record import Record, to_builtin
 from pytest_spider.reporting import junit
-from pytest_spider.reporting.ndjson import NdjsonWriter
+from pytest_spider.reporting.ndjson import (
+    NdjsonWriter,
+    OutputError,
+    check_writable,
+    write_metadata,
+)
 from pytest_spider.reporting.progress import ProgressLine, quiet_status
 from pytest_spider.reporting.summary import Summary
 
@@ -44,16 +59,44 @@ class RecordSink:
         #: This run's conditions, to compare with the baseline at the end.
         self._fresh = Baseline() if inputs.baseline is not None else None
         self.started = time.time()
+        self.session: pytest.Session | None = None
+        #: Experiments and vantage points of this session (as collected, and as records say).
+        self.experiments: set[str] = set()
+        self.vantages: set[str] = set()
+        #: Why the output stopped taking records; why the metadata could not be brought up
+        #: to date.
+        self.output_error: str | None = None
+        self.metadata_error: str | None = None
+        self._finished = False
+        output = self.settings.output
+        self.metadata_path = (
+            schema.metadata_path(output, self.settings.metadata) if output else None
+        )
+        if output and not config.option.collectonly:
+            self._open(output)
+
+    def _open(self, output: str) -> None:
+        """Open the output and write this session's metadata entry; a usage error if either
+        cannot be written."""
+        assert self.metadata_path is not None
+        try:
+            check_writable(Path(self.metadata_path), "--spider-metadata")
+            self.writer = NdjsonWriter(output, append=self.settings.resume, what="--spider-output")
+            self._write_metadata()
+        except OutputError as exc:
+            if self.writer is not None:
+                self.writer.close()
+                self.writer = None
+            raise pytest.UsageError(str(exc)) from None
 
     # -- records ---------------------------------------------------------------------------
 
     def emit(self, report: pytest.TestReport, output: Output) -> None:
         """Write a finished item's records everywhere they go."""
-        if self.writer is None and self.settings.output:
-            self.writer = NdjsonWriter(self.settings.output, append=self.settings.resume)
         record = output["record"]
         if output["discarded"]:
             self.summary.add_discarded(str(output["experiment"]), str(output["vantage"]))
+        self._learn(str(output["experiment"]), str(output["vantage"]))
         if record is not None:
             junit.add_record(self.config, report, record)
             self.summary.add(record)
@@ -64,20 +107,52 @@ class RecordSink:
             self.summary.add(each, emitted=True)
             self._hand_on(each)
 
+    def _learn(self, experiment: str, vantage: str) -> None:
+        """Note an experiment and vantage point; the metadata says them as soon as known."""
+        if experiment in self.experiments and vantage in self.vantages:
+            return
+        self.experiments.add(experiment)
+        self.vantages.add(vantage)
+        self._refresh_metadata()
+
     def _hand_on(self, record: Record) -> None:
-        if self.writer is not None:
-            self.writer.write(record)
+        if self.writer is not None and self.output_error is None:
+            try:
+                self.writer.write(record)
+            except OutputError as exc:
+                self._stop(str(exc))
         self.config.hook.pytest_spider_record(record=record, config=self.config)
+
+    def _stop(self, error: str) -> None:
+        """Writing failed: stop measuring (here, or on the xdist controller) and say how to
+        go on."""
+        assert self.writer is not None
+        fix = "Free space" if "disk full" in error else "Mend that"
+        self.output_error = (
+            f"{error}: stopped; the {self.writer.written} whole record(s) written are kept. "
+            f"{fix}, then run the same command with --spider-resume to measure the rest"
+        )
+        if self.session is not None:
+            self.session.shouldstop = self.output_error
+        dsession = self.config.pluginmanager.getplugin("dsession")
+        if dsession is not None:
+            dsession.shouldstop = self.output_error
 
     # -- pytest hooks ----------------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
         self.progress = ProgressLine.for_config(session.config)
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.progress is not None:
             self.progress.total = len(session.items)
+        book = session.config.stash.get(CASEBOOK_KEY, None)
+        if book is not None and book.experiments:
+            self.experiments.update(experiment.name for experiment in book.experiments)
+            self.vantages.add(self.inputs.vantage)
+            self._refresh_metadata()
 
     def count_collected(self, items: int, adds: bool) -> None:
         """A worker's collection (controller): it ``adds`` to the total (a vantage's or a
@@ -108,9 +183,13 @@ class RecordSink:
             if output is not None:
                 del report.spider_output
 
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.progress is not None:
             self.progress.finish()
+        # Refused (e.g. resumed with other experiments) before any record: this session
+        # leaves the campaign's metadata as it found it.
+        refused = exitstatus == pytest.ExitCode.USAGE_ERROR and not self.summary.tally.records
+        self._finish(keep_session=not refused)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         terminalreporter.write_sep("=", "spider summary")
@@ -140,14 +219,18 @@ class RecordSink:
             yield f"  ... and {facts.bad - len(facts.bad_shown)} more bad line(s)"
         if self.writer is not None:
             yield f"records: {self.writer.written} written to {self.writer.path}"
+        if self.output_error is not None:
+            yield f"OUTPUT ERROR: {self.output_error}"
+        if self.metadata_error is not None:
+            yield f"metadata not brought up to date: {self.metadata_error}"
         baseline = self.inputs.baseline
         if baseline is not None and self._fresh is not None:
             comparison = diff_baselines(baseline, self._fresh, self.settings.fail_on)
             yield f"baseline {self.settings.baseline}:"
             yield from ("  " + line for line in comparison.format_table().splitlines())
 
-    def metadata(self) -> Record:
-        """The campaign's self-description, written as the output's last line."""
+    def metadata(self, finished: bool = False) -> Record:
+        """This session's entry in the campaign's metadata (``end`` null while it runs)."""
         facts = self.inputs.facts
         now = time.time()
         counts = {
@@ -156,33 +239,65 @@ class RecordSink:
             "duplicates": facts.duplicates,
             **self.summary.counts(),
         }
-        return {
-            schema.CAMPAIGN: {
-                "start": schema.utc_text(self.started),
-                "end": schema.utc_text(now),
-                "duration": round(now - self.started, 3),
-                "resumed_past": len(self.inputs.recorded),
-                "vantage": self.inputs.vantage,
-                "version": __version__,
-                "options": to_builtin(dataclasses.asdict(self.settings)),
-                "counts": counts,
-            }
+        entry: Record = {
+            "start": schema.utc_text(self.started),
+            "end": schema.utc_text(now) if finished else None,
+            "duration": round(now - self.started, 3) if finished else None,
+            "resumed_past": len(self.inputs.recorded),
+            "experiments": sorted(self.experiments),
+            "vantages": sorted(self.vantages),
+            "version": __version__,
+            "options": to_builtin(dataclasses.asdict(self.settings)),
+            "counts": counts,
         }
+        if self.output_error is not None:
+            entry["output_error"] = self.output_error
+        return entry
+
+    def _write_metadata(self, finished: bool = False, keep_session: bool = True) -> None:
+        """Write the campaign's metadata: the resumed sessions, then this one's entry."""
+        assert self.metadata_path is not None and self.settings.output is not None
+        sessions = [dict(s) for s in self.inputs.sessions] if self.settings.resume else []
+        if keep_session:
+            sessions.append(self.metadata(finished))
+        write_metadata(self.metadata_path, self.settings.output, sessions)
+
+    def _refresh_metadata(self) -> None:
+        if self.writer is None or self._finished:
+            return
+        try:
+            self._write_metadata()
+        except OutputError as exc:
+            self.metadata_error = str(exc)
+
+    def _finish(self, keep_session: bool = True) -> None:
+        """Close the output and write the metadata's final entry (once)."""
+        if self._finished or self.writer is None:
+            return
+        self._finished = True
+        self.writer.close()
+        try:
+            self._write_metadata(finished=True, keep_session=keep_session)
+        except OutputError as exc:
+            self.metadata_error = str(exc)
 
     def close(self) -> None:
-        """Finish the output (metadata line) and write the report."""
-        if self.writer is None and self.settings.output and not self.config.option.collectonly:
-            self.writer = NdjsonWriter(self.settings.output, append=self.settings.resume)
+        """Finish the output and the metadata (if the session did not), write the report."""
         if self.writer is None:
             return
-        self.writer.write(self.metadata())
-        self.writer.close()
-        if self.settings.report:
+        self._finish()
+        if self.settings.report and self.output_error is None:
+            from pytest_spider.campaign.load import RecordFileError
             from pytest_spider.campaign.report import write_report
 
-            write_report(
-                [self.writer.path],
-                self.settings.report,
-                baseline_paths=[self.settings.baseline] if self.settings.baseline else (),
-                fail_globs=self.settings.fail_on,
-            )
+            try:
+                write_report(
+                    [self.writer.path],
+                    self.settings.report,
+                    baseline_paths=[self.settings.baseline] if self.settings.baseline else (),
+                    fail_globs=self.settings.fail_on,
+                    metadata_paths=[self.metadata_path] if self.metadata_path else None,
+                )
+            except (OSError, RecordFileError) as exc:
+                sys.stderr.write(f"ERROR: --spider-report {self.settings.report}: {exc}\n")
+        self.writer = None

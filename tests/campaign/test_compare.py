@@ -66,12 +66,29 @@ def test_fail_globs_decide_what_a_regression_is() -> None:
     assert compare(new, old, ["*.failed", "*.broken"]).counts["improvement"] == 1
 
 
-def test_the_last_record_of_a_key_wins_and_unmeasured_ones_are_ignored() -> None:
+def test_the_last_record_of_a_key_counts_and_is_noted_as_a_duplicate() -> None:
+    # (unmeasured records are ignored)
     skipped = record("198.18.0.1", [], outcome="skipped", flow_results=[], reason="excluded by x")
     old = [record("198.18.0.1", BROKEN), record("198.18.0.1", WORKS), skipped]
     baseline = Baseline.from_records(old)
     assert len(baseline) == 1
     assert baseline.lookup(Key("h2", "198.18.0.1", 443, None, "local")) == frozenset(WORKS)
+    assert list(baseline.duplicates.values()) == [2]
+
+
+def test_duplicates_and_vanished_targets_fail_the_gate_by_default() -> None:
+    old = [record("198.18.0.1", WORKS), record("198.18.0.2", WORKS)]
+    new = [record("198.18.0.1", WORKS), record("198.18.0.1", WORKS)]
+    result = compare(old, new, DEFAULT_FAIL_GLOBS)
+    assert result.regressions == 0
+    [duplicate] = result.duplicates
+    assert (duplicate.key.dip, duplicate.old, duplicate.new) == ("198.18.0.1", 1, 2)
+    assert result.gate_failures() == [
+        "1 target(s) vanished from the new campaign (--vanished=ignore allows that)",
+        "1 target(s) recorded more than once (--duplicates=last compares their last records)",
+    ]
+    assert result.gate_failures(vanished="ignore", duplicates="last") == []
+    assert compare(old, old, DEFAULT_FAIL_GLOBS).gate_failures() == []
 
 
 def test_verdict_for_one_fresh_record() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_spider.campaign.html import family_colours
 from pytest_spider.campaign.report import write_report
 
 DATA = Path(__file__).parent / "data"
@@ -90,12 +91,24 @@ def test_campaign_facts(page: str) -> None:
     assert facts["vantage points"] == "local (7), remote (1)"
     assert facts["start"] == "2026-11-25 13:58:01 UTC"
     assert facts["duration"] == "6.0 s"
+    # Offline targets were contacted: they are counted as such, not among the unmeasured.
+    assert facts["offline (records)"] == "1"
     assert facts["excluded (records)"] == "1"
     assert facts["no address (records)"] == "1"
-    assert facts["dead (records)"] == "1"
+    assert facts["never ran (records)"] == "1"
     assert facts["bad input lines"] == "2"
     assert facts["campaign: version"] == "0.1.0"
     assert facts["campaign: options"] == "timeout=5"
+    # Start, end and duration once (the metadata's own are not repeated), no vantage of one
+    # process standing for all.
+    table = page[page.index('<table class="facts">') :]
+    rows = re.findall(r"<tr><th>([^<]*)</th>", table[: table.index("</table>")])
+    assert [row for row in rows if re.search(r"start|end|duration|vantage", row)] == [
+        "vantage points",
+        "start",
+        "end",
+        "duration",
+    ]
 
 
 def test_tables_carry_the_counted_numbers(page: str) -> None:
@@ -165,3 +178,68 @@ def test_an_empty_campaign_still_makes_a_page(tmp_path: Path) -> None:
     page = out.read_text()
     assert "No measured records." in page
     assert "<svg" not in page
+
+
+def test_each_condition_family_has_its_own_colours() -> None:
+    """works/success and broken/failed were coloured alike: upgrade.failed read as breakage."""
+    colours = family_colours(
+        [
+            "connectivity.works", "connectivity.broken", "connectivity.offline",
+            "upgrade.success", "upgrade.failed", "cookie.received", "cookie.not_received",
+            "(none)",
+        ]
+    )  # fmt: skip
+    assert list(colours)[:3] == [
+        "connectivity.works",
+        "connectivity.broken",
+        "connectivity.offline",
+    ]
+    connectivity = {colours[c] for c in colours if c.startswith("connectivity.")}
+    upgrade = {colours["upgrade.success"], colours["upgrade.failed"]}
+    cookie = {colours["cookie.received"], colours["cookie.not_received"]}
+    assert len(upgrade) == 2 and len(cookie) == 2
+    assert not (upgrade & connectivity) and not (cookie & connectivity) and not (upgrade & cookie)
+    assert colours["(none)"] not in connectivity | upgrade | cookie
+
+
+def test_the_charts_show_conditions_by_family(tmp_path: Path) -> None:
+    flows = [{"config": 0, "spdr_state": 0}, {"config": 1, "spdr_state": 0}]
+    records = [
+        {"dip": "198.18.0.1", "experiment": "h2", "flow_results": flows,
+         "conditions": ["h2.connectivity.works", "h2.upgrade.failed"]},
+        {"dip": "198.18.0.2", "experiment": "h2", "flow_results": flows,
+         "conditions": ["h2.connectivity.broken"]},
+    ]  # fmt: skip
+    source = tmp_path / "r.ndjson"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "report.html"
+    write_report([source], out)
+    page = out.read_text()
+    chart = page[: page.index('id="conditions"')]
+    legend = set(re.findall(r"<text[^>]*>([^<]*)</text>", chart)) | set(
+        re.findall(r"<!-- ([a-z().]+) -->", chart)
+    )
+    assert {"connectivity.broken", "upgrade.failed"} <= legend, legend
+    colours = family_colours(["connectivity.broken", "upgrade.failed"])
+    broken, failed = colours["connectivity.broken"], colours["upgrade.failed"]
+    assert broken != failed and failed in chart and broken in chart
+
+
+def test_every_vantage_point_is_shown(tmp_path: Path) -> None:
+    """The metadata said vantage: local in a two-vantage run: the controller's own name."""
+    flows = [{"config": 0, "spdr_state": 0}]
+    source = tmp_path / "r.ndjson"
+    source.write_text(
+        "".join(
+            json.dumps({"dip": "198.18.0.1", "experiment": "h2", "vantage": vantage,
+                        "conditions": ["h2.connectivity.works"], "flow_results": flows}) + "\n"
+            for vantage in ("east", "west")
+        )
+    )  # fmt: skip
+    sessions = [{"vantage": "local", "vantages": ["east", "north", "west"], "version": "1"}]
+    Path(f"{source}.meta.json").write_text(json.dumps({"sessions": sessions}))
+    out = tmp_path / "report.html"
+    write_report([source], out)
+    facts = dict(re.findall(r"<tr><th>([^<]*)</th><td>([^<]*)</td></tr>", out.read_text()))
+    assert facts["vantage points"] == "east (1), north (0), west (1)"
+    assert "campaign: vantage" not in facts and "campaign: vantages" not in facts

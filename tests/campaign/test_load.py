@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from pytest_spider.campaign.load import RecordFileError, RecordStream
+from pytest_spider.campaign.load import RecordFileError, RecordStream, read_metadata
 from pytest_spider.schema import (
     DEAD,
     EXCLUDED,
@@ -106,3 +107,32 @@ def test_bom_crlf_and_blank_lines_are_tolerated(tmp_path: Path) -> None:
     path = tmp_path / "win.ndjson"
     path.write_bytes(b'\xef\xbb\xbf{"conditions": ["h2.connectivity.works"]}\r\n\r\n')
     assert [r["conditions"] for r in RecordStream([path])] == [["h2.connectivity.works"]]
+
+
+def test_the_metadata_file_beside_the_records_is_read(tmp_path: Path) -> None:
+    records = tmp_path / "out.ndjson"
+    records.write_text('{"conditions": ["h2.connectivity.works"]}\n')
+    sessions = [{"counts": {"targets": 1}}, {"counts": {"targets": 2}}]
+    meta = {"records": str(records), "sessions": sessions}
+    (tmp_path / "out.ndjson.meta.json").write_text(json.dumps(meta))
+    stream = RecordStream([records])
+    assert len(list(stream)) == 1
+    assert stream.campaigns == sessions
+    assert read_metadata(tmp_path / "absent.meta.json") == []
+    elsewhere = tmp_path / "m.json"
+    elsewhere.write_text(json.dumps({"sessions": sessions[:1]}))
+    stream = RecordStream([records], [elsewhere])
+    list(stream)
+    assert stream.campaigns == sessions[:1]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("{", "campaign metadata is not JSON"), ('{"sessions": 3}', "not campaign metadata")],
+)
+def test_bad_metadata_is_an_error_naming_the_file(tmp_path: Path, text: str, message: str) -> None:
+    records = tmp_path / "out.ndjson"
+    records.write_text('{"conditions": []}\n')
+    (tmp_path / "out.ndjson.meta.json").write_text(text)
+    with pytest.raises(RecordFileError, match=f"out.ndjson.meta.json: {message}"):
+        list(RecordStream([records]))

@@ -1,6 +1,10 @@
 """The lab truth table: every experiment, run by pytest-spider in the lab's client namespace,
 must report exactly what ``truth_table.toml`` says each path profile gives, over IPv4 and IPv6.
 
+A row may add conditions for one family only (``conditions_v4``, ``conditions_v6``: an MSS
+differs between them) and may ask for a server that does not negotiate ECN (``server_ecn =
+false``: its own block, ``<profile>_ecn_off``, in ``Lab(ecn_off_blocks=...)``).
+
 All runs happen once, in one lab, in a module fixture (xdist workers share the first one's
 records); each parametrized case then looks up the records of its target.
 """
@@ -42,10 +46,16 @@ class Case:
     conditions: tuple[str, ...]
     name: str | None = None
     addresses: tuple[str, ...] | None = None
+    server_ecn: bool = True
+
+    @property
+    def block(self) -> str:
+        """The lab block of its target: the profile's, or its ECN-off twin."""
+        return self.profile if self.server_ecn else f"{self.profile}_ecn_off"
 
     @property
     def id(self) -> str:
-        return f"{self.run}-{self.profile}-{self.name or self.service}-v{self.family}"
+        return f"{self.run}-{self.block}-{self.name or self.service}-v{self.family}"
 
     @property
     def by_name(self) -> bool:
@@ -66,7 +76,9 @@ class Case:
     def seen(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         conditions = sorted(c for record in records for c in record["conditions"])
         if self.by_name:
-            return {"conditions": conditions, "addresses": sorted(r["dip"] for r in records)}
+            # A name that gave no address keeps its own record, which has none.
+            addresses = sorted(r["dip"] for r in records if r["dip"] is not None)
+            return {"conditions": conditions, "addresses": addresses}
         return {"conditions": conditions, "records": len(records)}
 
 
@@ -79,9 +91,10 @@ def load_cases() -> list[Case]:
             profile=row["profile"],
             service=row["service"],
             family=family,
-            conditions=tuple(row["conditions"]),
+            conditions=(*row["conditions"], *row.get(f"conditions_v{family}", ())),
             name=row.get("name"),
             addresses=tuple(row["addresses"]) if "addresses" in row else None,
+            server_ecn=row.get("server_ecn", True),
         )
         for run, table in runs.items()
         for row in table["case"]
@@ -102,11 +115,11 @@ def campaigns(services: LabServices) -> list[Campaign]:
         first = cases[0]
         options: list[str] = []
         if first.by_name:
-            server = services.dns_server(first.profile, first.family, first.service)
+            server = services.dns_server(first.block, first.family, first.service)
             options.append(f"--spider-dns-server={server}")
             targets = [{"domain": c.name, "case": c.id} for c in cases]
         else:
-            targets = [services.target(c.profile, c.family, c.service, case=c.id) for c in cases]
+            targets = [services.target(c.block, c.family, c.service, case=c.id) for c in cases]
         settings = first.settings
         out.append(
             Campaign(
@@ -128,8 +141,10 @@ def measure(folder: Path) -> dict[str, Any]:
         pytest.skip(f"path lab unavailable: {reason}")
     records: dict[str, list[dict[str, Any]]] = {}
     runs: dict[str, dict[str, Any]] = {}
-    blocks = {case.profile: case.profile for case in CASES}
-    with Lab(blocks, servers=("nginx",), v4_prefix=24) as lab, LabServices(lab) as services:
+    blocks = {case.block: case.profile for case in CASES}
+    ecn_off = sorted({case.block for case in CASES if not case.server_ecn})
+    lab = Lab(blocks, servers=("nginx",), v4_prefix=24, ecn_off_blocks=ecn_off)
+    with lab, LabServices(lab) as services:
         for campaign, run in run_campaigns(lab, campaigns(services), folder):
             written = campaign.output_path(folder)
             stream = RecordStream([written] if written.exists() else [])

@@ -89,14 +89,19 @@ def write_targets(path: Path, targets: Iterable[dict[str, Any]]) -> Path:
 
 
 def read_output(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """An ndjson output's records and its campaign metadata entries."""
+    """An ndjson output's records and its campaign's sessions (from the metadata file beside
+    it, ``<output>.meta.json``; older outputs held them as a last line)."""
     lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     records = [line for line in lines if "spider_campaign" not in line]
-    return records, [line["spider_campaign"] for line in lines if "spider_campaign" in line]
+    sessions = [line["spider_campaign"] for line in lines if "spider_campaign" in line]
+    metadata = Path(f"{path}.meta.json")
+    if metadata.exists():
+        sessions += json.loads(metadata.read_text())["sessions"]
+    return records, sessions
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every record line of an ndjson output (the campaign metadata line left out)."""
+    """Every record line of an ndjson output (a legacy campaign metadata line left out)."""
     return read_output(path)[0]
 
 

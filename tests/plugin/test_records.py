@@ -1,14 +1,13 @@
-"""Records: the ndjson output, the pytest_spider_record hook, JUnit XML, xdist parity."""
+"""Records: the ndjson output and its metadata file, the pytest_spider_record hook, xdist
+parity (JUnit XML: test_junit.py)."""
 
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-from tests.plugin.conftest import read_output, read_records, scripted_targets, write_targets
+from tests.plugin.conftest import read_records, scripted_targets, write_targets
 
 SCRIPTS = ("ok,ok", "ok,fail", "fail,ok", "timeout,timeout", "ok,raise")
 
@@ -74,51 +73,6 @@ def pytest_spider_record(record, config):
     ]
 
 
-def _junit(pytester: pytest.Pytester, family: str) -> Path:
-    """Run the scripted campaign with --junitxml in the given junit_family."""
-    junit = pytester.path / "junit.xml"
-    pytester.runpytest(
-        f"--spider-targets={_targets(pytester)}", f"--junitxml={junit}",
-        "-o", f"junit_family={family}", "experiments/",
-    )  # fmt: skip
-    return junit
-
-
-def _testcases(xml_path: str) -> dict[str, ET.Element]:
-    root = ET.parse(xml_path).getroot()
-    return {tc.attrib["name"]: tc for tc in root.iter("testcase")}
-
-
-def test_junit_xunit1_testcases_carry_conditions_and_connection_states(
-    scripted: pytest.Pytester,
-) -> None:
-    cases = _testcases(str(_junit(scripted, "xunit1")))
-    broken = cases["Scripted[198.18.0.2:80 t1.example]"]
-    props = {p.attrib["name"]: p.attrib["value"] for p in broken.iter("property")}
-    assert props == {
-        "spider.conditions": "scripted.connectivity.broken",
-        "spider.conn_base.state": "ok",
-        "spider.conn_exp.state": "failed",
-        "spider.conn_exp.error": "refused: scripted fail",
-    }
-    assert broken.find("failure") is not None
-
-
-def test_junit_xunit2_stays_valid_with_properties_at_suite_level(
-    scripted: pytest.Pytester,
-) -> None:
-    junit = _junit(scripted, "xunit2")
-    root = ET.parse(junit).getroot()
-    # The xunit2 schema has no <properties> inside a testcase.
-    assert all(tc.find("properties") is None for tc in root.iter("testcase"))
-    suite = root.find("testsuite")
-    assert suite is not None
-    props = {p.attrib["name"]: p.attrib["value"] for p in suite.iter("property")}
-    nodeid = "experiments/scripted.py::Scripted[198.18.0.4:80 t3.example]"
-    assert props[f"{nodeid} spider.conditions"] == "scripted.connectivity.offline"
-    assert props[f"{nodeid} spider.conn_base.error"] == "timeout: scripted timeout"
-
-
 def test_xdist_gives_the_same_records_as_one_process(scripted: pytest.Pytester) -> None:
     targets = write_targets(scripted.path / "many.ndjson", scripted_targets(*(list(SCRIPTS) * 8)))
     single, double = scripted.path / "one.ndjson", scripted.path / "two.ndjson"
@@ -160,7 +114,11 @@ def test_targets_from_stdin_reach_xdist_workers(scripted: pytest.Pytester) -> No
     assert sorted(r["outcome"] for r in read_records(out)) == ["failed", "passed"]
 
 
-def test_the_output_ends_with_campaign_metadata(scripted: pytest.Pytester) -> None:
+def test_the_output_is_records_only_and_the_metadata_is_a_file_beside_it(
+    scripted: pytest.Pytester,
+) -> None:
+    """PATHspider 2.0.1 reading our output died on a trailing metadata line: the output is a
+    pure stream of records, every line one PATHspider can take as a job."""
     out = scripted.path / "out.ndjson"
     scripted.runpytest(
         f"--spider-targets={_targets(scripted)}",
@@ -168,8 +126,12 @@ def test_the_output_ends_with_campaign_metadata(scripted: pytest.Pytester) -> No
         "--spider-timeout=3",
         "experiments/",
     )
-    records, (meta,) = read_output(out)
-    assert len(records) == len(SCRIPTS)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == len(SCRIPTS)
+    assert all("dip" in line and "spider_campaign" not in line for line in lines)
+    document = json.loads((scripted.path / "out.ndjson.meta.json").read_text())
+    assert document["records"] == str(out)
+    [meta] = document["sessions"]
     assert meta["counts"]["targets"] == len(SCRIPTS)
     assert meta["counts"]["bad_input"] == 0
     assert meta["counts"]["outcomes"]["scripted"] == {
@@ -181,3 +143,113 @@ def test_the_output_ends_with_campaign_metadata(scripted: pytest.Pytester) -> No
     assert meta["options"]["timeout"] == 3.0
     assert meta["start"] <= meta["end"] and meta["duration"] >= 0
     assert meta["version"]
+    assert meta["experiments"] == ["scripted"] and meta["vantages"] == ["local"]
+
+
+def test_the_metadata_goes_where_spider_metadata_says(scripted: pytest.Pytester) -> None:
+    scripted.runpytest(
+        f"--spider-targets={_targets(scripted)}",
+        "--spider-output=out.ndjson",
+        "--spider-metadata=meta/campaign.json",
+        "experiments/",
+    )
+    assert not (scripted.path / "out.ndjson.meta.json").exists()
+    [meta] = json.loads((scripted.path / "meta" / "campaign.json").read_text())["sessions"]
+    assert meta["options"]["metadata"] == "meta/campaign.json"
+
+
+SOURCED = """
+from pytest_spider import CONN_FAILED, CONN_OK, DesynchronizedSpider
+
+
+class Sourced(DesynchronizedSpider):
+    name = "sourced"
+
+    def conn_a(self, job, config):
+        return {"spdr_state": CONN_OK, "sp": 40000, "sip": "127.0.0.1"}
+
+    def conn_b(self, job, config):
+        return {"spdr_state": CONN_FAILED, "sip": "127.0.0.1", "error_class": "refused"}
+
+    connections = [conn_a, conn_b]
+
+    def combine_flows(self, flows):
+        ok = [flow["spdr_state"] == CONN_OK for flow in flows]
+        return [self.combine_connectivity(ok[0], ok[1])]
+"""
+
+#: A line of an earlier campaign's output, re-measured as a target list.
+MEASURED_BEFORE = {
+    "dip": "198.18.0.1",
+    "dp": 80,
+    "domain": "a.example",
+    "rank": 7,
+    "info": {"ASN": 64500, "CountryCode": "CH"},
+    "sip": "192.0.2.9",
+    "sip_public": "203.0.113.9",
+    "sip_asn": 64496,
+    "path": ["192.0.2.9", "203.0.113.9", "AS64496", "AS64500", "198.18.0.1"],
+    "missed_flows": 2,
+    "conditions": ["h2.connectivity.works", "h2.upgrade.success"],
+    "flow_results": [{"config": 0, "spdr_state": 0, "sp": 1}],
+    "time": {"from": "2017-01-01 00:00:00", "to": "2017-01-01 00:00:01"},
+    "experiment": "h2",
+    "nodeid": "old::H2",
+    "outcome": "passed",
+    "reason": "old",
+    "vantage": "elsewhere",
+    "unmeasured": "excluded",
+}
+
+
+def test_records_carry_pathspiders_source_fields_and_nothing_of_an_old_measurement(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.mkdir("experiments")
+    (pytester.path / "experiments" / "sourced.py").write_text(SOURCED)
+    targets = write_targets(pytester.path / "t.ndjson", [MEASURED_BEFORE])
+    out = pytester.path / "out.ndjson"
+    pytester.runpytest(
+        f"--spider-targets={targets}", f"--spider-output={out}", "experiments/"
+    ).assert_outcomes(failed=1)
+    [record] = read_records(out)
+    # The input's own fields stay; what the old measurement wrote does not.
+    assert (record["rank"], record["info"]["ASN"]) == (7, 64500)
+    assert record["sip"] == "127.0.0.1"
+    assert record["sip_public"] is None  # never asked of a third party
+    assert "sip_asn" not in record
+    assert record["path"] == ["127.0.0.1", "AS64500", "198.18.0.1"]
+    assert record["missed_flows"] == 0
+    assert record["conditions"] == ["sourced.connectivity.broken"]
+    assert (record["experiment"], record["vantage"], record["outcome"]) == (
+        "sourced",
+        "local",
+        "failed",
+    )
+    assert "unmeasured" not in record
+    assert record["time"]["from"] > "2020"
+    # A failed connection without a source port of its own has sp 0, as in PATHspider.
+    assert [flow["sp"] for flow in record["flow_results"]] == [40000, 0]
+
+
+def test_an_unmeasured_record_and_a_cut_sequence(scripted: pytest.Pytester) -> None:
+    """No source where nothing was sent; missed_flows counts connections without a result."""
+    (scripted.path / "block.txt").write_text("198.18.0.2/32\n")
+    out = scripted.path / "out.ndjson"
+    scripted.runpytest(
+        f"--spider-targets={_targets(scripted)}",
+        f"--spider-output={out}",
+        "--spider-exclude=block.txt",
+        "experiments/",
+    )
+    records = {r["domain"]: r for r in read_records(out)}
+    excluded = records["t1.example"]
+    assert excluded["unmeasured"] == "excluded"
+    assert (excluded["sip"], excluded["path"], excluded["missed_flows"]) == (
+        None,
+        [None, "198.18.0.2"],
+        0,
+    )
+    assert records["t0.example"]["path"] == [None, "AS64500", "198.18.0.1"]
+    raised = records["t4.example"]  # conn_exp raised: one of two connections has no result
+    assert raised["outcome"] == "error" and raised["missed_flows"] == 1
