@@ -31,6 +31,7 @@ from pytest_spider.cases import (
     is_experiment_item,
 )
 from pytest_spider.fixtures import SPIDER_FIXTURES, provide_conn_fixtures
+from pytest_spider.protocol import TESTS_BESIDE
 from pytest_spider.spider import Spider, is_experiment
 
 #: Entry-point group through which packages (this one included) offer experiments.
@@ -108,6 +109,8 @@ class SpiderModule(pytest.Module):
                 experiment_items.append(node)
             else:
                 tests_by_case.setdefault(case.key, []).append(node)
+        # Experiments with tests beside them run under pytest's full protocol (``protocol``).
+        self.stash[TESTS_BESIDE] = bool(tests_by_case)
         items: list[pytest.Item | pytest.Collector] = []
         for item in experiment_items:
             case = case_of(item)

@@ -41,6 +41,8 @@ class Outcome(Generic[T]):
     value: T | None = None
     error: BaseException | None = None
     hung_after: float | None = None
+    #: How long the task ran (None if it never ran to an end).
+    seconds: float | None = None
 
 
 class _Slot(Generic[T]):
@@ -135,11 +137,12 @@ class Engine(Generic[T]):
             self._pace()
             with self._lock:
                 self.in_flight += 1
-            slot.started = time.monotonic()
+            slot.started = started = time.monotonic()
             try:
-                slot.outcome = Outcome(value=slot.task.run())
+                value = slot.task.run()
+                slot.outcome = Outcome(value=value, seconds=time.monotonic() - started)
             except BaseException as exc:
-                slot.outcome = Outcome(error=exc)
+                slot.outcome = Outcome(error=exc, seconds=time.monotonic() - started)
             finally:
                 with self._lock:
                     self.in_flight -= 1

@@ -173,6 +173,14 @@ _OPTIONS = (
         metavar="FILE",
     ),
     _Option(
+        "--spider-protocol",
+        "how experiment items run: 'lean' (default) runs each in a protocol that makes the "
+        "same reports without fixture setup or capturing, wherever nothing else needs them; "
+        "'full' runs every item through pytest's full protocol.",
+        metavar="lean|full",
+        default="lean",
+    ),
+    _Option(
         "--spider-max-body",
         "bytes of each HTTP response body kept in records; the "
         "transfer stops there (default 4096).",
@@ -254,6 +262,7 @@ class SpiderSettings:
     vantage: str | None
     dist: str
     rate: float | None
+    protocol: str
 
     @property
     def active(self) -> bool:
@@ -293,4 +302,5 @@ class SpiderSettings:
             vantage=text("spider_vantage"),
             dist=_choice(config, "spider_dist", ("share", "xdist")),
             rate=_number(config, "spider_rate", float, 0.001) if text("spider_rate") else None,
+            protocol=_choice(config, "spider_protocol", ("lean", "full")),
         )
