@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import bdb
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
@@ -85,17 +85,19 @@ class LeanProtocol:
 
     def run(self, item: pytest.Item) -> None:
         """The three phases of ``item``, reported as pytest's runner reports them."""
-        ihook = item.ihook
-        ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        ihook = item.ihook  # (looked up once: each look-up searches the conftests anew)
+        location = item.location
+        ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=location)
         verdict: list[Callable[[], None]] = []
-        setup = self._phase(item, "setup", lambda: verdict.append(self.verdict_of(item)))
+        setup = self._phase(item, ihook, "setup", lambda: verdict.append(self.verdict_of(item)))
         if setup.passed:
-            self._phase(item, "call", lambda: verdict[0]())
-        self._phase(item, "teardown", lambda: None)
-        ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+            self._phase(item, ihook, "call", lambda: verdict[0]())
+        self._phase(item, ihook, "teardown", lambda: None)
+        ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=location)
 
-    def _phase(self, item: pytest.Item, when: Phase, run: Callable[[], None]) -> pytest.TestReport:
-        ihook = item.ihook
+    def _phase(
+        self, item: pytest.Item, ihook: Any, when: Phase, run: Callable[[], None]
+    ) -> pytest.TestReport:
         call = pytest.CallInfo.from_call(run, when=when, reraise=self.reraise)
         report: pytest.TestReport = ihook.pytest_runtest_makereport(item=item, call=call)
         ihook.pytest_runtest_logreport(report=report)
