@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import gc
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +228,11 @@ def pytest_runtestloop_finished_first(session: pytest.Session) -> bool | None:
     """
     config = session.config
     measurer = config.stash.get(MEASURER_KEY, None)
-    if measurer is None or not measurer.follows or not _runs_items(session):
+    if measurer is None or not _runs_items(session):
+        return None
+    if not measurer.follows:
+        if distributed.replaces_a_crashed_worker(config) and worker.can_hand_out_in_order(config):
+            _replacement_runs_ahead(session, measurer)
         return None
     if distributed.is_worker(config):
         worker.hand_out_in_order(
@@ -237,6 +241,17 @@ def pytest_runtestloop_finished_first(session: pytest.Session) -> bool | None:
         return None
     run_items(session, measurer.run_order(session.items))
     return True
+
+
+def _replacement_runs_ahead(session: pytest.Session, measurer: Measurer) -> None:
+    """A crashed worker's replacement runs what was left of the share, which it learns only
+    when the controller sends it: it then measures all of it ahead, finished-first."""
+
+    def plan_then_order(share: list[pytest.Item]) -> Iterator[pytest.Item]:
+        measurer.plan(share)
+        return (item for item, _ in measurer.run_order(share))
+
+    worker.hand_out_in_order(session.config, session, plan_then_order, whole=False)
 
 
 @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_protocol")
