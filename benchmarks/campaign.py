@@ -9,17 +9,23 @@ pytest loads only pytest-spider and pytest-xdist, not whatever other pytest plug
 machine has installed (here hypothesis' and pytest-benchmark's cost 0.13 s of start-up per
 process); ``--all-plugins`` loads them too.
 
-    python benchmarks/campaign.py --targets 2000 --dead 0.1 --timeout 2
-    python benchmarks/campaign.py --targets 2000 --dead 0 -n 2
+    python benchmarks/campaign.py --targets 2000 --dead 0.1 --timeout 2 --peer
+    python benchmarks/campaign.py --targets 2000 --dead 0 -n 2 --peer --repeat 3
+
+``--peer`` runs PATHspider 2.0.1 (Debian's package, offline through ``shared/peer/``) on the
+same targets in the same lab right after each pytest-spider run, and prints the ratios: the
+figures that mean something across machines.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -28,6 +34,10 @@ import time
 from pathlib import Path
 
 from pytest_spider.lab import Lab, lab_available
+
+#: The PATHspider 2.0.1 wrapper the workplace provides, and the interpreter it needs.
+PEER = Path(__file__).resolve().parents[2] / "shared" / "peer" / "pathspider_peer.py"
+PEER_PYTHON = "/usr/bin/python3"
 
 
 def _tree_rss_kib(root: int) -> int:
@@ -67,96 +77,187 @@ def _write_targets(
     return dead
 
 
-def _records(output: Path) -> tuple[int, float | None]:
-    """Records in the output (the campaign metadata line left out), and the campaign's
-    duration from that line: configure to end, without the interpreter's start-up."""
+@dataclasses.dataclass
+class Figures:
+    """What one campaign run cost, as measured from outside its process tree."""
+
+    name: str
+    records: int
+    wall: float
+    cpu: float
+    peak_tree_kib: int
+    exit: int
+    tail: list[str]
+    #: The campaign's own duration (pytest-spider's metadata: start-up left out), if known.
+    campaign: float | None = None
+
+    def lines(self, targets: int) -> list[str]:
+        out = [
+            f"--- {self.name}",
+            f"records written     {self.records}",
+            f"wall                {self.wall:.2f} s",
+            f"targets/s           {targets / self.wall:.0f}",
+        ]
+        if self.campaign:
+            out.append(
+                f"campaign            {self.campaign:.2f} s, {targets / self.campaign:.0f} "
+                "targets/s (its metadata: start-up left out)"
+            )
+        out += [
+            f"CPU per target      {self.cpu * 1000 / targets:.2f} ms (user+sys, process tree)",
+            f"peak RSS, tree sum  {self.peak_tree_kib / 1024:.0f} MiB (sampled every 50 ms)",
+        ]
+        return out
+
+
+def _campaign_duration(output: Path) -> float | None:
+    """pytest-spider's campaign duration, from its metadata file beside the output."""
+    meta = Path(f"{output}.meta.json")
+    if not meta.exists():
+        return None
+    sessions = json.loads(meta.read_text())["sessions"]
+    duration = sessions[-1].get("duration") if sessions else None
+    return float(duration) if duration is not None else None
+
+
+def _record_count(output: Path) -> int:
     if not output.exists():
-        return 0, None
-    count, duration = 0, None
+        return 0
     with output.open() as lines:
-        for line in lines:
-            if line.startswith('{"spider_campaign"'):
-                duration = float(json.loads(line)["spider_campaign"]["duration"])
-            else:
-                count += 1
-    return count, duration
+        return sum(1 for line in lines if line.strip() and not line.startswith('{"spider_'))
+
+
+def _measure(
+    lab: Lab, name: str, argv: list[str], env: dict[str, str], cwd: str, limit: float
+) -> tuple[int, float, float, int, list[str]]:
+    """Run ``argv`` in the lab's client namespace: exit code, wall s, CPU s of the tree (user
+    + sys), sampled peak RSS of the tree (KiB), and the tail of its output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    proc = lab.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd, env=env)
+    peak_tree = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_tree
+        while not stop.wait(0.05):
+            peak_tree = max(peak_tree, _tree_rss_kib(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = proc.communicate(timeout=limit)
+    wall = time.monotonic() - start
+    stop.set()
+    sampler.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    tail = out.decode(errors="replace").strip().splitlines()[-12:]
+    return proc.returncode, wall, cpu, peak_tree, tail
+
+
+def _spider(lab: Lab, args: argparse.Namespace, targets: Path, tmp: str, run: int) -> Figures:
+    output = Path(tmp) / f"spider-{run}.ndjson"
+    argv = [
+        *shlex.split(args.wrap),
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *([] if args.all_plugins else ["-p", "spider", "-p", "xdist"]),
+        f"--spider-targets={targets}",
+        f"--spider-output={output}",
+        "--spider-experiment=h2",
+        "--spider-connect=http",
+        f"--spider-timeout={args.timeout}",
+        f"--spider-concurrency={args.concurrency}",
+        "--rootdir",
+        tmp,
+        *(["-n", str(args.n)] if args.n else []),
+        *(["--co"] if args.collect_only else []),
+        *args.pytest_args,
+    ]
+    env = dict(os.environ)
+    if not args.all_plugins:
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    code, wall, cpu, peak, tail = _measure(lab, "spider", argv, env, tmp, args.limit)
+    mode = "collection only (--co)" if args.collect_only else "full run"
+    name = (
+        f"pytest-spider, {mode}, concurrency {args.concurrency}, "
+        f"{'-n ' + str(args.n) if args.n else 'one process'}, "
+        f"{'all installed pytest plugins' if args.all_plugins else 'plugins: spider, xdist'}"
+    )
+    return Figures(
+        name, _record_count(output), wall, cpu, peak, code, tail, _campaign_duration(output)
+    )
+
+
+def _peer(lab: Lab, args: argparse.Namespace, targets: Path, tmp: str, run: int) -> Figures:
+    """PATHspider 2.0.1 (Debian's, offline through shared/peer/) on the same targets."""
+    output = Path(tmp) / f"pathspider-{run}.ndjson"
+    argv = [
+        PEER_PYTHON,
+        str(PEER),
+        "measure",
+        "-i",
+        "eth0",
+        "-w",
+        str(args.peer_workers),
+        "--input",
+        str(targets),
+        "--output",
+        str(output),
+        "h2",
+        "--connect",
+        "http",
+        "--timeout",
+        f"{args.timeout:g}",
+    ]
+    code, wall, cpu, peak, tail = _measure(lab, "peer", argv, dict(os.environ), tmp, args.limit)
+    name = f"PATHspider 2.0.1, {args.peer_workers} workers"
+    return Figures(name, _record_count(output), wall, cpu, peak, code, tail)
+
+
+def _ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:.2f}x" if theirs else "n/a"
 
 
 def run(args: argparse.Namespace) -> None:
     reason = lab_available()
     if reason is not None:
         sys.exit(f"no lab here: {reason}")
+    if args.peer and not PEER.exists():
+        sys.exit(f"--peer: {PEER} is missing (shared/ sits beside a checkout)")
     with (
         Lab({"alive": "clean", "dead": "blackhole"}, v4_prefix=20) as lab,
         tempfile.TemporaryDirectory(prefix="spider-bench-") as tmp,
     ):
-        targets, output = Path(tmp) / "targets.ndjson", Path(tmp) / "out.ndjson"
+        targets = Path(tmp) / "targets.ndjson"
         dead = _write_targets(lab, targets, args.targets, args.dead, args.seed, args.family)
-        argv = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            *([] if args.all_plugins else ["-p", "spider", "-p", "xdist"]),
-            f"--spider-targets={targets}",
-            f"--spider-output={output}",
-            "--spider-experiment=h2",
-            "--spider-connect=http",
-            f"--spider-timeout={args.timeout}",
-            f"--spider-concurrency={args.concurrency}",
-            "--rootdir",
-            tmp,
-            *(["-n", str(args.n)] if args.n else []),
-            *(["--co"] if args.collect_only else []),
-            *args.pytest_args,
-        ]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.monotonic()
-        env = dict(os.environ)
-        if not args.all_plugins:
-            env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-        proc = lab.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp, env=env)
-        peak_tree = 0
-        stop = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak_tree
-            while not stop.wait(0.05):
-                peak_tree = max(peak_tree, _tree_rss_kib(proc.pid))
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        out, _ = proc.communicate(timeout=args.limit)
-        wall = time.monotonic() - start
-        stop.set()
-        sampler.join()
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        records, campaign = _records(output)
-        tail = out.decode(errors="replace").strip().splitlines()[-12:]
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        print("\n".join(tail))
-        mode = "collection only (--co)" if args.collect_only else "full run"
         print(
-            f"--- {mode}: {args.targets} IPv{args.family} targets, {dead} dead (blackholed), "
-            f"timeout {args.timeout:g} s, concurrency {args.concurrency}, "
-            f"{'-n ' + str(args.n) if args.n else 'one process'}, "
-            f"{'all installed pytest plugins' if args.all_plugins else 'plugins: spider, xdist'}"
+            f"=== {args.targets} IPv{args.family} targets, {dead} dead (blackholed), h2 over "
+            f"http, timeout {args.timeout:g} s, {args.repeat} run(s) each"
         )
-        print(f"records written     {records}")
-        print(f"wall                {wall:.2f} s")
-        print(f"targets/s           {args.targets / wall:.0f}")
-        if campaign:
+        failed = False
+        for number in range(args.repeat):
+            ours = _spider(lab, args, targets, tmp, number)
+            print("\n".join(ours.tail))
+            print("\n".join(ours.lines(args.targets)))
+            failed |= ours.exit not in (0, 1)
+            if not args.peer:
+                continue
+            theirs = _peer(lab, args, targets, tmp, number)
+            print("\n".join(theirs.lines(args.targets)))
+            failed |= theirs.exit != 0
             print(
-                f"campaign            {campaign:.2f} s, {args.targets / campaign:.0f} targets/s "
-                "(its metadata line: pytest's start-up left out)"
+                f"--- ratio pytest-spider / PATHspider (run {number + 1}): "
+                f"wall {_ratio(ours.wall, theirs.wall)}, "
+                f"CPU per target {_ratio(ours.cpu, theirs.cpu)}, "
+                f"peak RSS {_ratio(ours.peak_tree_kib, theirs.peak_tree_kib)}"
             )
-        print(f"CPU per target      {cpu * 1000 / args.targets:.2f} ms (user+sys, process tree)")
-        print(f"peak RSS, largest   {after.ru_maxrss / 1024:.0f} MiB (one process)")
-        print(f"peak RSS, tree sum  {peak_tree / 1024:.0f} MiB (sampled every 50 ms)")
-        if proc.returncode not in (0, 1):
-            sys.exit(f"pytest exited {proc.returncode}")
+        if failed:
+            sys.exit("a campaign did not end normally")
 
 
 def main() -> None:
@@ -183,6 +284,23 @@ def main() -> None:
         help="let pytest load every installed plugin, not only pytest-spider and pytest-xdist",
     )
     parser.add_argument("--limit", type=float, default=900, help="give up after this many s")
+    parser.add_argument(
+        "--peer",
+        action="store_true",
+        help="also run PATHspider 2.0.1 on the same targets and print the ratios "
+        "(apt-get install pathspider python3-pycurl; runs shared/peer/pathspider_peer.py)",
+    )
+    parser.add_argument(
+        "--peer-workers", type=int, default=100, help="PATHspider's -w (default 100)"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each (alternating)")
+    parser.add_argument(
+        "--wrap",
+        default="",
+        metavar="COMMAND",
+        help="run pytest-spider under this command, e.g. a profiler: "
+        "--wrap 'py-spy record -f raw -o profile.txt --'",
+    )
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     run(parser.parse_args())
 

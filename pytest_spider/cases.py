@@ -55,9 +55,10 @@ class Case:
         object.__setattr__(self, "key", key)
 
     def record_key(self, vantage: str) -> schema.Key:
-        """The key its record has (what ``--spider-resume`` and baselines look up)."""
+        """The key its record has (what ``--spider-resume`` and baselines look up); a
+        target's address and domain are in canonical form already."""
         target = self.target
-        return schema.make_key(self.experiment.name, target.dip, target.dp, target.domain, vantage)
+        return schema.Key(self.experiment.name, target.dip, target.dp, target.domain, vantage)
 
 
 def case_of(item: pytest.Item) -> Case | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib.metadata
+import inspect
 import sys
 import weakref
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -31,6 +32,7 @@ from pytest_spider.cases import (
     is_experiment_item,
 )
 from pytest_spider.fixtures import SPIDER_FIXTURES, provide_conn_fixtures
+from pytest_spider.protocol import TESTS_BESIDE
 from pytest_spider.spider import Spider, is_experiment
 
 #: Entry-point group through which packages (this one included) offer experiments.
@@ -108,6 +110,8 @@ class SpiderModule(pytest.Module):
                 experiment_items.append(node)
             else:
                 tests_by_case.setdefault(case.key, []).append(node)
+        # Experiments with tests beside them run under pytest's full protocol (``protocol``).
+        self.stash[TESTS_BESIDE] = bool(tests_by_case)
         items: list[pytest.Item | pytest.Collector] = []
         for item in experiment_items:
             case = case_of(item)
@@ -132,8 +136,10 @@ def experiment_function(experiment: type[Spider]) -> Callable[..., None]:
     """The test function of ``experiment``'s items: it asks for the verdict and applies it.
 
     It takes the class's name (the items' base name), marks (``usefixtures`` included) and
-    location (``place_as``, which pytest's reports follow), and ``__test__`` so that pytest
-    collects it under a name that is not ``test_*``.
+    location, and ``__test__`` so that pytest collects it under a name that is not ``test_*``.
+    The location is that of its code object, which says the class's file and line: pytest
+    reads an item's location from there, once per item, and cheaply (pointing it at the class
+    itself made pytest parse the module's source again for every item).
     """
     function = _FUNCTIONS.get(experiment)
     if function is None:
@@ -146,11 +152,21 @@ def experiment_function(experiment: type[Spider]) -> Callable[..., None]:
         function.__module__ = experiment.__module__
         function.__doc__ = experiment.__doc__
         function.__test__ = True  # type: ignore[attr-defined]
-        function.place_as = experiment  # type: ignore[attr-defined]
+        path, line = _class_location(experiment)
+        function.__code__ = function.__code__.replace(co_filename=path, co_firstlineno=line)
         function.pytestmark = [SPIDER_MARK, *_class_marks(experiment)]  # type: ignore[attr-defined]
         _FUNCTIONS[experiment] = function
         _EXPERIMENTS[function] = experiment
     return function
+
+
+def _class_location(experiment: type[Spider]) -> tuple[str, int]:
+    """The file and (1-based) line of ``experiment``'s ``class`` statement."""
+    try:
+        path = inspect.getsourcefile(experiment) or inspect.getfile(experiment)
+        return path, inspect.getsourcelines(experiment)[1]
+    except (OSError, TypeError):
+        return sys.modules[experiment.__module__].__file__ or experiment.__module__, 1
 
 
 def _class_marks(experiment: type[Spider]) -> list[pytest.Mark]:

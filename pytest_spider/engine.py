@@ -15,6 +15,7 @@ worker) drives it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import queue
 import threading
@@ -41,12 +42,14 @@ class Outcome(Generic[T]):
     value: T | None = None
     error: BaseException | None = None
     hung_after: float | None = None
+    #: How long the task ran (None if it never ran to an end).
+    seconds: float | None = None
 
 
 class _Slot(Generic[T]):
     """A planned task and, once done, its outcome."""
 
-    __slots__ = ("announce", "consumers", "done", "outcome", "started", "task")
+    __slots__ = ("announce", "consumers", "done", "hung", "outcome", "started", "task")
 
     def __init__(self, task: Task[T], announce: bool) -> None:
         self.task = task
@@ -54,6 +57,8 @@ class _Slot(Generic[T]):
         self.done = threading.Event()
         self.started: float | None = None
         self.outcome: Outcome[T] | None = None
+        #: The watchdog gave up on it: whatever its thread returns later is dropped.
+        self.hung = False
         #: Put the key on the finished queue when done (planned tasks: the run loop
         #: follows their order).
         self.announce = announce
@@ -62,8 +67,11 @@ class _Slot(Generic[T]):
 class Engine(Generic[T]):
     """Runs tasks ahead of their consumers with bounded concurrency and bounded memory.
 
-    ``hang_after`` is how long a started task may take before its consumer gives up on it;
-    the stuck thread is then replaced so that concurrency does not shrink.
+    ``hang_after`` is how long a started task may take: a watchdog then reports it as hung
+    (to its consumer, whenever that comes) and starts a thread in place of the stuck one, so
+    concurrency does not shrink. At most ``concurrency`` threads may be stuck at once; past
+    that nothing is replaced, and once no thread is left to run the queue, what waits in it
+    fails rather than waiting for ever.
     """
 
     def __init__(
@@ -86,7 +94,14 @@ class Engine(Generic[T]):
         self._announce = False
         self._lock = threading.Lock()
         self._stopped = False
+        self._closed = False
         self._threads: list[threading.Thread] = []
+        #: Slots whose task runs right now.
+        self._running: set[_Slot[T]] = set()
+        #: Threads stuck in a hung task, and the most there may be.
+        self.stuck = 0
+        self.max_stuck = concurrency
+        self._watchdog: threading.Thread | None = None
         self.in_flight = 0
         self.completed = 0
 
@@ -109,7 +124,7 @@ class Engine(Generic[T]):
     def _submit(self, task: Task[T], announce: bool = False) -> _Slot[T]:
         slot = _Slot(task, announce)
         self._slots[task.key] = slot
-        if len(self._threads) < self.concurrency:
+        if len(self._threads) - self.stuck < self.concurrency:
             # Threads start with the work: a three-target run needs three, not hundreds.
             self._start_threads(1)
         self._queue.put(slot)
@@ -118,10 +133,16 @@ class Engine(Generic[T]):
     # -- workers ---------------------------------------------------------------------------
 
     def _start_threads(self, count: int) -> None:
-        for _ in range(count):
-            thread = threading.Thread(target=self._work, name="spider-engine", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        with self._lock:
+            for _ in range(count):
+                thread = threading.Thread(target=self._work, name="spider-engine", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(
+                    target=self._watch, name="spider-watchdog", daemon=True
+                )
+                self._watchdog.start()
 
     def _work(self) -> None:
         while True:
@@ -129,24 +150,79 @@ class Engine(Generic[T]):
             if slot is None:
                 return
             if self._stopped:
-                slot.outcome = Outcome(error=RuntimeError("measurement stopped before start"))
-                slot.done.set()
+                self._finish(slot, Outcome(error=RuntimeError("measurement stopped before start")))
                 continue
             self._pace()
             with self._lock:
                 self.in_flight += 1
-            slot.started = time.monotonic()
+                slot.started = started = time.monotonic()
+                self._running.add(slot)
             try:
-                slot.outcome = Outcome(value=slot.task.run())
+                outcome: Outcome[T] = Outcome(value=slot.task.run())
             except BaseException as exc:
-                slot.outcome = Outcome(error=exc)
-            finally:
-                with self._lock:
-                    self.in_flight -= 1
-                    self.completed += 1
+                outcome = Outcome(error=exc)
+            with self._lock:
+                self.in_flight -= 1
+                self.completed += 1
+                self._running.discard(slot)
+                if slot.hung:
+                    # Reported hung long ago, and replaced: this thread is one too many now.
+                    self.stuck -= 1
+                    with contextlib.suppress(ValueError):  # closed: the list was let go
+                        self._threads.remove(threading.current_thread())
+                    return
+                slot.outcome = dataclasses.replace(outcome, seconds=time.monotonic() - started)
                 slot.done.set()
+            if slot.announce:
+                self._finished.put(slot.task.key)
+
+    def _finish(self, slot: _Slot[T], outcome: Outcome[T]) -> None:
+        slot.outcome = outcome
+        slot.done.set()
+        if slot.announce:
+            self._finished.put(slot.task.key)
+
+    def _watch(self) -> None:
+        """Give up on tasks running past ``hang_after``, all of them as they pass it."""
+        period = min(0.25, self.hang_after / 4)
+        while not self._closed:
+            time.sleep(period)
+            now = time.monotonic()
+            with self._lock:
+                hung = [
+                    slot
+                    for slot in self._running
+                    if not slot.hung
+                    and slot.started is not None
+                    and now - slot.started > self.hang_after
+                ]
+                for slot in hung:
+                    slot.hung = True
+                    slot.outcome = Outcome(hung_after=self.hang_after)
+                    slot.done.set()
+                replace = max(0, min(len(hung), self.max_stuck - self.stuck))
+                self.stuck += len(hung)
+            for slot in hung:
                 if slot.announce:
                     self._finished.put(slot.task.key)
+            self._start_threads(replace)
+            if len(self._threads) <= self.stuck:
+                self._fail_waiting()
+
+    def _fail_waiting(self) -> None:
+        """Every thread is stuck and no more may be: fail what waits to start."""
+        error = RuntimeError(
+            f"{self.stuck} measurements hung, the most that may: none is left to measure"
+        )
+        while True:
+            try:
+                slot = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if slot is None:  # closing: leave the marker for a thread that comes back
+                self._queue.put(None)
+                return
+            self._finish(slot, Outcome(error=error))
 
     def _pace(self) -> None:
         """Wait for this thread's turn under the rate limit (no wait without one)."""
@@ -205,11 +281,7 @@ class Engine(Generic[T]):
             self._refill()
 
     def _wait(self, slot: _Slot[T]) -> Outcome[T]:
-        while not slot.done.wait(0.25):
-            if slot.started is not None and time.monotonic() - slot.started > self.hang_after:
-                # Leave the stuck thread behind and keep the number of live workers.
-                self._start_threads(1)
-                return Outcome(hung_after=self.hang_after)
+        slot.done.wait()  # the watchdog ends a hung one
         assert slot.outcome is not None
         return slot.outcome
 
@@ -223,6 +295,7 @@ class Engine(Generic[T]):
     def close(self) -> None:
         """Stop and let the worker threads exit once their current sequence ends."""
         self.stop()
+        self._closed = True
         for _ in self._threads:
             self._queue.put(None)
         self._threads.clear()

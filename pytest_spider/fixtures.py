@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_spider import outcome, schema
-from pytest_spider.cases import CASEBOOK_KEY, TEST_PARAM, Case
+from pytest_spider.cases import CASEBOOK_KEY, TEST_PARAM, Case, case_of
 from pytest_spider.inputs import INPUTS_KEY, Inputs
 from pytest_spider.measurer import MEASURER_KEY
 from pytest_spider.record import Record
@@ -54,6 +54,13 @@ class ItemCase:
             )
         return cls(request.node, case, request.config.stash[INPUTS_KEY])
 
+    @classmethod
+    def of_item(cls, item: pytest.Item) -> ItemCase:
+        """The same for an experiment item run without fixtures (the lean protocol)."""
+        case = case_of(item)
+        assert case is not None
+        return cls(item, case, item.config.stash[INPUTS_KEY])
+
     def flows(self) -> list[FlowResult]:
         """The finished sequence's flows (measured ahead by the measurer)."""
         measurer = self.item.config.stash[MEASURER_KEY]
@@ -63,6 +70,11 @@ class ItemCase:
         """combine_flows over ``flows``: the item's record."""
         instance = self.item.config.stash[CASEBOOK_KEY].instance(self.case.experiment)
         return outcome.record_of(self.item, self.case, instance, flows, self.inputs.vantage)
+
+    def verdict(self) -> Callable[[], None]:
+        """Measure and build the record (an experiment item's setup); returns what applies the
+        verdict (its call)."""
+        return functools.partial(self.judge, self.record(self.flows()))
 
     def judge(self, record: Record) -> None:
         """Fail or skip the item as its record's conditions (and the baseline) say."""
@@ -122,9 +134,7 @@ def spider_verdict(request: pytest.FixtureRequest) -> Callable[[], None]:
     of the item's cost. Measuring happens here, in setup, so a ``conn_`` that raises makes
     the item an error, while the verdict is the test's call.
     """
-    current = ItemCase.of(request)
-    record = current.record(current.flows())
-    return functools.partial(current.judge, record)
+    return ItemCase.of(request).verdict()
 
 
 def provide_conn_fixtures(config: pytest.Config, experiments: Iterable[type[Spider]]) -> None:

@@ -105,7 +105,7 @@ def _run_connections(experiment: Spider, job: Job) -> SequenceResult:
         start = timestamp()
         try:
             result = bound(job, config)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt too: it is one item's
             raise ConnFunctionError(name, flows, f"{type(exc).__name__}: {exc}") from exc
         if not isinstance(result, dict):
             raise ConnFunctionError(

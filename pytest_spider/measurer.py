@@ -66,9 +66,15 @@ class Measurer:
             rate=rate,
         )
         if ahead:
-            self.planned = True
-            self.follows = follow
-            self.engine.plan(self._plan(items), announce=follow)
+            self.plan(items, follow)
+
+    def plan(self, items: Sequence[pytest.Item], follow: bool = True) -> None:
+        """Measure ``items`` ahead (at the start, or once a crashed worker's replacement
+        learns what is left of its share); ``follow``: the run order follows them."""
+        assert self.engine is not None
+        self.planned = True
+        self.follows = follow
+        self.engine.plan(self._plan(items), announce=follow)
 
     def _plan(self, items: Sequence[pytest.Item]) -> Iterable[Task[SequenceResult]]:
         consumers: dict[Hashable, int] = {}

@@ -182,6 +182,14 @@ _OPTIONS = (
         metavar="FILE",
     ),
     _Option(
+        "--spider-protocol",
+        "how experiment items run: 'lean' (default) runs each in a protocol that makes the "
+        "same reports without fixture setup or capturing, wherever nothing else needs them; "
+        "'full' runs every item through pytest's full protocol.",
+        metavar="lean|full",
+        default="lean",
+    ),
+    _Option(
         "--spider-max-body",
         "bytes of each HTTP response body kept in records; the "
         "transfer stops there (default 4096).",
@@ -300,6 +308,7 @@ class SpiderSettings:
     dist: str
     rate: float | None
     metadata: str | None
+    protocol: str
 
     @property
     def active(self) -> bool:
@@ -344,4 +353,5 @@ class SpiderSettings:
                 else None
             ),
             metadata=text("spider_metadata"),
+            protocol=_choice(config, "spider_protocol", ("lean", "full")),
         )

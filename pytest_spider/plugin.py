@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import gc
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,11 @@ import pytest
 from pytest_spider import collect, distributed, fixtures, hookspec, options, outcome, schema
 from pytest_spider.cases import CASEBOOK_KEY, CaseBook, case_of, is_experiment_item
 from pytest_spider.distributed import worker
+from pytest_spider.fixtures import ItemCase
 from pytest_spider.helpers import settings as helper_settings
 from pytest_spider.inputs import INPUTS_KEY, load_inputs, read_stdin
 from pytest_spider.measurer import MEASURER_KEY, Measurer
+from pytest_spider.protocol import LEAN_KEY, LeanProtocol
 from pytest_spider.reporting.lean import LeanReports
 from pytest_spider.reporting.sink import SINK_KEY, RecordSink
 from pytest_spider.runorder import run_items
@@ -68,6 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
         [] if controller else targets, inputs.exclusions, settings, distributed.worker_share(config)
     )
     config.stash[CASEBOOK_KEY] = book
+    config.stash[LEAN_KEY] = LeanProtocol(config, lambda item: ItemCase.of_item(item).verdict())
     config.pluginmanager.register(LeanReports(config, not writes), "pytest-spider-lean")
     helper_settings.configure(
         helper_settings.HelperSettings(
@@ -228,7 +231,11 @@ def pytest_runtestloop_finished_first(session: pytest.Session) -> bool | None:
     """
     config = session.config
     measurer = config.stash.get(MEASURER_KEY, None)
-    if measurer is None or not measurer.follows or not _runs_items(session):
+    if measurer is None or not _runs_items(session):
+        return None
+    if not measurer.follows:
+        if distributed.replaces_a_crashed_worker(config) and worker.can_hand_out_in_order(config):
+            _replacement_runs_ahead(session, measurer)
         return None
     if distributed.is_worker(config):
         worker.hand_out_in_order(
@@ -236,6 +243,27 @@ def pytest_runtestloop_finished_first(session: pytest.Session) -> bool | None:
         )
         return None
     run_items(session, measurer.run_order(session.items))
+    return True
+
+
+def _replacement_runs_ahead(session: pytest.Session, measurer: Measurer) -> None:
+    """A crashed worker's replacement runs what was left of the share, which it learns only
+    when the controller sends it: it then measures all of it ahead, finished-first."""
+
+    def plan_then_order(share: list[pytest.Item]) -> Iterator[pytest.Item]:
+        measurer.plan(share)
+        return (item for item, _ in measurer.run_order(share))
+
+    worker.hand_out_in_order(session.config, session, plan_then_order, whole=False)
+
+
+@pytest.hookimpl(tryfirst=True, specname="pytest_runtest_protocol")
+def pytest_runtest_protocol_lean(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """Experiment items that need nothing but their measurement run lean (``protocol``)."""
+    lean = item.config.stash.get(LEAN_KEY, None)
+    if lean is None or not lean.runs_lean(item, nextitem):
+        return None
+    lean.run(item)
     return True
 
 
@@ -260,6 +288,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if inputs is None or case_of(item) is None:
         return report
     outcome.note_phase(item, report, call)
+    if report.when == "call":
+        # The call's duration is the measurement's, from the first connection's start to the
+        # last one's stop: JUnit's time and --durations show what a target cost.
+        measured = outcome.item_run(item).outcome
+        if measured is not None and measured.seconds is not None:
+            report.duration = measured.seconds
     if report.when == "teardown":
         measurer = item.config.stash.get(MEASURER_KEY, None)
         output = outcome.output(item, inputs.vantage, measurer.in_flight if measurer else 0)

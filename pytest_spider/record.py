@@ -13,7 +13,7 @@ from workers to the controller, which alone writes them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from pytest_spider import schema
 from pytest_spider.spider import FlowResult
@@ -21,17 +21,45 @@ from pytest_spider.spider import FlowResult
 Record = dict[str, Any]
 
 
+#: Types that pass through :func:`to_builtin` as they are (exactly these, not subclasses).
+_PLAIN: Final = frozenset({str, int, float, bool, type(None)})
+
+
 def to_builtin(value: Any) -> Any:
-    """``value`` as JSON-able builtins: what a conn_ function returns may hold anything."""
-    if value is None or isinstance(value, bool | int | float | str):
+    """``value`` as JSON-able builtins: what a conn_ function returns may hold anything.
+
+    Exact builtin types, the usual case, are checked first: this runs over every flow of
+    every record.
+    """
+    kind = type(value)
+    if kind in _PLAIN:
         return value
+    if kind is dict:
+        return {
+            k if type(k) is str else _key(k): v if type(v) in _PLAIN else to_builtin(v)
+            for k, v in value.items()
+        }
+    if kind is list:
+        return [v if type(v) in _PLAIN else to_builtin(v) for v in value]
+    # Subclasses of the plain types (IntEnum ...): execnet ships only the plain ones.
+    for plain in (bool, int, float, str):
+        if isinstance(value, plain):
+            return plain(value)
     if isinstance(value, Mapping):
-        return {k if isinstance(k, str | int) else str(k): to_builtin(v) for k, v in value.items()}
+        return {_key(k): to_builtin(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [to_builtin(v) for v in value]
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("utf-8", "backslashreplace")
     return str(value)
+
+
+def _key(key: Any) -> str | int:
+    if isinstance(key, bool):
+        return str(key)
+    if isinstance(key, int):
+        return int(key)
+    return key if type(key) is str else str(key)
 
 
 def build_record(

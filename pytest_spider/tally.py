@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from pytest_spider import schema
-from pytest_spider.schema import Key, Record
+from pytest_spider.schema import Record
 
 #: (experiment, vantage): the finest split of a campaign that every record has.
 Group = tuple[str, str]
@@ -30,11 +30,10 @@ class Tally:
         #: Records an experiment emitted besides its own (dnsresolv's addresses).
         self.emitted: Counter[Group] = Counter()
 
-    def add(self, record: Record, emitted: bool = False) -> Key:
+    def add(self, record: Record, emitted: bool = False) -> None:
         """Count one record (``emitted``: handed out by an experiment, it has no outcome of its
-        own); returns its key."""
-        key = schema.key_of(record)
-        group = (key.experiment, key.vantage)
+        own)."""
+        group = (schema.experiment_of(record), schema.vantage_of(record))
         self.records += 1
         if emitted:
             self.emitted[group] += 1
@@ -43,10 +42,9 @@ class Tally:
         kind = schema.unmeasured_kind(record)
         if kind is not None:
             self.unmeasured[kind] += 1
-            return key
+            return
         self.measured[group] += 1
         self.conditions.update((*group, c) for c in schema.conditions_of(record))
-        return key
 
     def groups(self) -> list[Group]:
         """Every (experiment, vantage) seen, sorted."""

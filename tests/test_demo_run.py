@@ -54,3 +54,15 @@ def test_unknown_command_prints_usage() -> None:
     )
     assert run.returncode == 2
     assert "commands:" in run.stderr
+
+
+def test_the_demo_fails_when_not_every_measurement_ran(tmp_path: Path) -> None:
+    """pytest's exit code 1 means failed tests, but also a run that stopped early: only an
+    output with every target's record is a demo that ran."""
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest_spider", "demo", "--out", str(tmp_path / "demo"),
+         "--timeout", "1", "--", "-x"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode != 0, run.stdout + run.stderr
+    assert "targets have no record in" in run.stdout

@@ -160,3 +160,46 @@ def test_finished_keys_are_announced_only_to_a_plan_that_is_followed() -> None:
     assert unfollowed.finished(timeout=0) == []
     followed.close()
     unfollowed.close()
+
+
+def test_hangs_are_given_up_on_together_not_one_after_another() -> None:
+    """30 hung sequences with 5 in flight: each wave of hangs is noticed at once, by the
+    watchdog, whether or not an item is waiting for it yet."""
+    release = threading.Event()
+
+    def hang() -> int:
+        release.wait(30)
+        return -1
+
+    engine: Engine[int] = Engine(concurrency=5, lookahead=50, hang_after=0.3)
+    engine.max_stuck = 100
+    start = time.monotonic()
+    engine.plan([Task(k, hang) for k in range(30)] + [_task(30)])
+    outcomes = [engine.take(k) for k in range(30)]
+    elapsed = time.monotonic() - start
+    assert all(o.hung_after == 0.3 for o in outcomes)
+    assert engine.take(30).value == 300
+    # Six waves of five, about 0.3 s each: not 30 hangs one after another (9 s).
+    assert elapsed < 30 * 0.3 / 2
+    release.set()
+    engine.close()
+
+
+def test_stuck_threads_are_bounded_and_what_cannot_run_fails() -> None:
+    release = threading.Event()
+
+    def hang() -> int:
+        release.wait(30)
+        return -1
+
+    engine: Engine[int] = Engine(concurrency=2, lookahead=50, hang_after=0.2)
+    engine.max_stuck = 3
+    engine.plan([Task(k, hang) for k in range(10)])
+    outcomes = [engine.take(k) for k in range(10)]
+    # Two threads, three replacements at most: five hung, the rest could never start.
+    assert sum(o.hung_after is not None for o in outcomes) == 5
+    failed = [o.error for o in outcomes if o.error is not None]
+    assert len(failed) == 5 and "hung, the most that may" in str(failed[0])
+    assert engine.threads <= 2 + 3
+    release.set()
+    engine.close()

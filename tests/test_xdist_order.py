@@ -163,3 +163,31 @@ def test_a_replacement_worker_takes_the_crashed_share_and_measures_on_demand(
 def test_the_worker_count_comes_from_the_tx_specs(pytester: pytest.Pytester) -> None:
     assert tx_count(pytester.parseconfig("--tx", "3*popen", "--dist", "load")) == 3
     assert tx_count(pytester.parseconfig("--tx", "popen//id=a", "--tx", "popen//id=b")) == 2
+
+
+def test_a_worker_dying_before_its_share_is_handed_out_is_replaced_not_finished(
+    pytester: pytest.Pytester,
+) -> None:
+    """It had collected, but the other worker had not yet: nothing was sent to it. Its share
+    is not finished, and the run is not over until a replacement has been handed it."""
+    scheduler = ShareScheduling(pytester.parseconfig("--tx", "2*popen"))
+    early, other = FakeNode(1), FakeNode(0)
+    scheduler.add_node(early)
+    scheduler.add_node_collection(early, ["e", "f"])
+    scheduler.add_node(other)
+    assert scheduler.remove_node(early) is None
+    assert scheduler.shares_to_replace == [1]
+    scheduler.add_node_collection(other, ["a"])
+    scheduler.schedule()
+    scheduler.mark_test_complete(other, 0)
+    scheduler.shares_to_replace.pop(0)  # the controller configures a replacement
+    assert not scheduler.tests_finished  # ... which has not collected yet
+    assert scheduler.never_run() == {1: None}
+    replacement = FakeNode(1)
+    scheduler.add_node(replacement)
+    scheduler.add_node_collection(replacement, ["e", "f"])
+    scheduler.schedule()
+    assert replacement.sent == [0, 1]
+    for index in (0, 1):
+        scheduler.mark_test_complete(replacement, index)
+    assert scheduler.tests_finished and scheduler.never_run() == {}

@@ -19,6 +19,7 @@ from pytest_spider.schema import (
     Record,
     conditions_of,
     is_measured,
+    key_of,
     parse_time,
     state_word,
 )
@@ -148,7 +149,8 @@ class Summary:
 
     def add(self, record: Record) -> None:
         """Count one record."""
-        key = self.tally.add(record)
+        self.tally.add(record)
+        key = key_of(record)
         experiment = key.experiment
         self._targets.add(hash((key.dip, key.dp, key.domain)))
         if not is_measured(record):

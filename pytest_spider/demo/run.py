@@ -85,8 +85,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 check=False,
             )
             worst = max(worst, run.returncode)
+            missing = len(endpoints) - _records_in(output)
+            if missing:
+                # pytest's 1 also means "it could not start"; only a full output says it ran.
+                print(f"demo: {missing} of {len(endpoints)} targets have no record in {output}")
+                worst = max(worst, pytest.ExitCode.INTERNAL_ERROR)
     print(f"\nrecords: {args.out}/h2-https.ndjson, {args.out}/h2-http.ndjson")
     return _demo_code(worst)
+
+
+def _records_in(output: Path) -> int:
+    """Records in an output file (the campaign's metadata left out)."""
+    if not output.exists():
+        return 0
+    with output.open(encoding="utf-8") as lines:
+        return sum(1 for line in lines if line.strip() and not line.startswith('{"spider_'))
 
 
 def _demo_code(pytest_code: int) -> int:

@@ -94,6 +94,11 @@ def worker_share(config: pytest.Config) -> tuple[int, int] | None:
     return None if share is None else (int(share[0]), int(share[1]))
 
 
+def replaces_a_crashed_worker(config: pytest.Config) -> bool:
+    """On a worker: it took over a crashed worker's share, and runs what was left of it."""
+    return bool(_workerinput(config).get(REPLACES_KEY))
+
+
 def plans_everything(config: pytest.Config) -> bool:
     """On a worker: it will run all it collected, so its engine can plan all of it (its
     share, or everything under ``--dist each``); xdist's own scheduling says nothing ahead,

@@ -92,3 +92,29 @@ class ControllerPlugin:
         node = getattr(report, "node", None)
         if self.scheduler is not None and node is not None and report.when == "setup":
             self.scheduler.note_running(node, report.nodeid)
+
+    def lost_shares(self) -> list[str]:
+        """One line per share whose items were never run (its worker crashed and no
+        replacement took it over): they have no record, and the run must not pass."""
+        if self.scheduler is None:
+            return []
+        return [
+            f"share {share}: {'all' if count is None else count} of its targets' items never "
+            "ran (its worker crashed and was not replaced; see --max-worker-restart)"
+            for share, count in sorted(self.scheduler.never_run().items())
+        ]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.lost_shares() and session.exitstatus in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.NO_TESTS_COLLECTED,
+        ):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        lost = self.lost_shares()
+        if lost:
+            terminalreporter.write_sep("=", "spider: measurements lost", red=True)
+            for line in lost:
+                terminalreporter.write_line(line)

@@ -39,6 +39,8 @@ class ShareScheduling:
         self.node2pending: dict[Any, list[int]] = {}
         #: Shares of crashed workers, for their replacements to take (in crash order).
         self.shares_to_replace: list[int] = []
+        #: Shares a crash left unfinished, until a replacement has been handed them.
+        self._awaiting: set[int] = set()
         self._started: list[Any] = []
         self._orphans: dict[int, list[int]] = {}
         self._running: dict[Any, str] = {}
@@ -50,7 +52,12 @@ class ShareScheduling:
 
     @property
     def collection_is_completed(self) -> bool:
-        return len(self.node2collection) >= self.numnodes
+        # Every share has been collected once, and every worker now up has collected (a
+        # crashed worker's replacement collects its share again).
+        shares = {_share(node) for node in self.node2collection} - {None}
+        return len(shares) >= self.numnodes and all(
+            node in self.node2collection for node in self.node2pending
+        )
 
     @property
     def tests_finished(self) -> bool:
@@ -60,6 +67,7 @@ class ShareScheduling:
             self.collection_is_completed
             and not self._orphans
             and not self.shares_to_replace
+            and not self._awaiting
             and all(node in self._started for node in self.node2pending)
             and all(len(pending) < 2 for pending in self.node2pending.values())
         )
@@ -93,12 +101,16 @@ class ShareScheduling:
         running = self._running.pop(node, None)
         collection = self.node2collection.get(node)
         share = _share(node)
-        if collection is not None and not pending:
+        started = node in self._started
+        if collection is not None and started and not pending:
             return None  # finished its share
         if share is not None:
             self.shares_to_replace.append(share)
-        if collection is None:
-            return None  # died collecting: the replacement collects and runs the whole share
+            self._awaiting.add(share)
+        if collection is None or not started:
+            # Died collecting, or before its share was handed out: the replacement collects
+            # the same share and runs all of it.
+            return None
         crashed = None
         index = collection.index(running) if running is not None else None
         if index in pending:
@@ -107,6 +119,16 @@ class ShareScheduling:
         if share is not None:
             self._orphans.setdefault(share, []).extend(pending)
         return crashed
+
+    def never_run(self) -> dict[int, int | None]:
+        """Shares that lost items for good (no replacement came): share -> items never run
+        (None: the whole share, whose size is unknown because its worker died collecting)."""
+        lost: dict[int, int | None] = {
+            share: len(indices) for share, indices in self._orphans.items()
+        }
+        for share in self._awaiting:
+            lost.setdefault(share, None)
+        return lost
 
     def remove_pending_tests_from_node(self, node: Any, indices: Sequence[int]) -> None:
         raise NotImplementedError("share scheduling does not move items between workers")
@@ -118,6 +140,8 @@ class ShareScheduling:
             share = _share(node)
             everything = range(len(self.node2collection[node])) if share is not None else ()
             pending[:] = self._orphans.pop(share, everything) if share is not None else ()
+            if share is not None:
+                self._awaiting.discard(share)
             if pending:
                 node.send_runtest_some(list(pending))
             node.shutdown()

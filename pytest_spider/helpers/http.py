@@ -18,7 +18,7 @@ from typing import Any
 
 import pycurl
 
-from pytest_spider.helpers import errors, settings
+from pytest_spider.helpers import errors, settings, transfers
 from pytest_spider.spider import FlowResult, Job
 from pytest_spider.targets import is_name
 
@@ -121,9 +121,9 @@ def _fetch(
         for option, value in opts.items():
             curl.setopt(option, value)
         try:
-            curl.perform()
-        except pycurl.error as exc:
-            code, message = exc.args[0], str(exc.args[1])
+            transfers.DRIVER.perform(curl)
+        except transfers.TransferError as exc:
+            code, message = exc.code, exc.message
             if not (code == pycurl.E_WRITE_ERROR and truncated):
                 return errors.failure(
                     errors.classify_curl(code, message, curl.getinfo(pycurl.OS_ERRNO)),

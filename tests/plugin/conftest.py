@@ -1,9 +1,10 @@
 """Fixtures for driving pytest-spider end to end with pytester.
 
 ``scripted`` writes an experiment whose connections do what each target's ``script`` field
-says (ok, fail, timeout, raise, hang, discard, sleep, crash_once: the process dies the first
-time, as marked by the file the target's ``marker`` field names): the plugin's machinery
-(items, engine, verdicts, records, xdist) is tested without depending on the network.
+says (ok, fail, timeout, raise, exit, interrupt, hang, discard, sleep, crash_once: the
+process dies the first time, as marked by the file the target's ``marker`` field names): the
+plugin's machinery (items, engine, verdicts, records, xdist) is tested without depending on
+the network.
 Outcomes against real servers are tested in test_h2_outcomes.py.
 """
 
@@ -55,6 +56,10 @@ def _step(job, config, concurrent, calls):
         step = "ok"
     if step == "raise":
         raise ValueError("scripted failure in conn %d" % config)
+    if step == "exit":
+        raise SystemExit("scripted exit in conn %d" % config)
+    if step == "interrupt":
+        raise KeyboardInterrupt("scripted interrupt in conn %d" % config)
     if step == "hang":
         time.sleep(60)
     if step == "notadict":

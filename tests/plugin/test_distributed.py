@@ -130,3 +130,41 @@ def test_bad_dist_value_is_a_usage_error(scripted: pytest.Pytester) -> None:
     targets = write_targets(scripted.path / "t.ndjson", scripted_targets("ok,ok"))
     result = scripted.runpytest(f"--spider-targets={targets}", "--spider-dist=random")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_replacement_measures_what_is_left_of_its_share_ahead(
+    scripted: pytest.Pytester,
+) -> None:
+    """The worker dies at its first measurement; its replacement learns what is left of the
+    share from the controller, then measures all of it ahead, not one target at a time."""
+    marker = scripted.path / "crashed-once"
+    targets = scripted_targets(*["sleep,ok"] * 24)
+    targets[0].update(script="crash_once,ok", marker=str(marker))
+    out = scripted.path / "out.ndjson"
+    result = scripted.runpytest_subprocess(
+        f"--spider-targets={write_targets(scripted.path / 't.ndjson', targets)}",
+        f"--spider-output={out}", "-n", "2", "-v", "experiments/",
+    )  # fmt: skip
+    assert marker.exists()
+    result.stdout.fnmatch_lines(["*replacing crashed worker*"])
+    records = read_records(out)
+    assert len({r["dip"] for r in records}) == len(records) >= 23
+    # Share 0 (even positions) was measured again by the replacement, many at once.
+    replaced = [r for r in records if int(r["dip"].rsplit(".", 1)[1]) % 2 == 1]
+    assert max(r["flow_results"][0]["concurrent"] for r in replaced) > 1
+    progress = [int(line.split("[")[2].split("%")[0]) for line in result.outlines
+                if line.startswith("[gw") and "%]" in line]  # fmt: skip
+    assert max(progress) <= 100
+
+
+def test_a_share_that_is_never_measured_fails_the_run(scripted: pytest.Pytester) -> None:
+    marker = scripted.path / "crashed-once"
+    targets = scripted_targets(*["sleep,ok"] * 8)
+    targets[0].update(script="crash_once,ok", marker=str(marker))
+    out = scripted.path / "out.ndjson"
+    result = scripted.runpytest_subprocess(
+        f"--spider-targets={write_targets(scripted.path / 't.ndjson', targets)}",
+        f"--spider-output={out}", "-n", "2", "--max-worker-restart=0", "experiments/",
+    )  # fmt: skip
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*spider: measurements lost*", "share 0: * never ran*"])

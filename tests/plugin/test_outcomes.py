@@ -74,6 +74,21 @@ def test_an_exception_in_a_conn_function_errors_that_item_only(scripted: pytest.
     assert "not a result dict" in records[2]["reason"]
 
 
+@pytest.mark.parametrize("step", ["exit", "interrupt"])
+def test_systemexit_or_keyboardinterrupt_in_a_conn_function_is_that_items_error(
+    scripted: pytest.Pytester, step: str
+) -> None:
+    """Raised in an engine thread, neither is the user's Ctrl-C nor the run's exit."""
+    scripts = ("ok,ok", f"ok,{step}", *["ok,ok"] * 18)
+    result = _run(scripted, scripts)
+    result.assert_outcomes(passed=19, errors=1)
+    name = "SystemExit" if step == "exit" else "KeyboardInterrupt"
+    result.stdout.fnmatch_lines([f"*ConnFunctionError: conn_exp: {name}: scripted *"])
+    records = read_records(scripted.path / "out.ndjson")
+    assert len(records) == 20
+    assert [r["outcome"] for r in records].count("passed") == 19
+
+
 def test_a_hanging_conn_function_errors_within_its_budget(scripted: pytest.Pytester) -> None:
     start = time.monotonic()
     result = _run(scripted, ("ok,hang", "ok,ok"), "--spider-timeout=0.2")
