@@ -133,16 +133,21 @@ class Engine(Generic[T]):
     # -- workers ---------------------------------------------------------------------------
 
     def _start_threads(self, count: int) -> None:
+        threads = [
+            threading.Thread(target=self._work, name="spider-engine", daemon=True)
+            for _ in range(count)
+        ]
         with self._lock:
-            for _ in range(count):
-                thread = threading.Thread(target=self._work, name="spider-engine", daemon=True)
-                self._threads.append(thread)
-                thread.start()
-            if self._watchdog is None:
+            self._threads.extend(threads)
+            watchdog = self._watchdog is None
+            if watchdog:
                 self._watchdog = threading.Thread(
                     target=self._watch, name="spider-watchdog", daemon=True
                 )
-                self._watchdog.start()
+        for thread in threads:  # started outside the lock, which they take at once
+            thread.start()
+        if watchdog and self._watchdog is not None:
+            self._watchdog.start()
 
     def _work(self) -> None:
         while True:

@@ -6,11 +6,18 @@ back to back in a sequence thread of the engine. Until now each of those threads
 header line curl hands over. Here one driver thread runs them all with ``socket_action``,
 waiting on every transfer's sockets at once (epoll); a sequence thread hands its prepared
 handle over and sleeps until the transfer is done.
+
+libcurl opens a transfer's socket in the driver thread, and a socket belongs to the network
+namespace of the thread that opens it. So there is one driver per namespace, started by a
+thread in that namespace (a thread starts in its creator's namespace): a transfer asked for
+from inside a lab namespace (``Lab.inside``) leaves from there, never from the host's. A
+driver with nothing to do for a while ends, so that it keeps no namespace alive.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import socket
 import threading
@@ -30,6 +37,8 @@ _EVENTS: Final = {
 #: libcurl finds out what happened when it reads or writes).
 _IN: Final = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
 _OUT: Final = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
+#: Seconds a driver with no transfer waits for one before it ends.
+IDLE: Final = 2.0
 
 
 class TransferError(Exception):
@@ -51,7 +60,8 @@ class _Transfer:
 
 
 class Driver:
-    """The one thread that drives the process's transfers (started on first use)."""
+    """The one thread that drives the transfers of one network namespace (started by the
+    first transfer, ended after :data:`IDLE` seconds without one)."""
 
     def __init__(self) -> None:
         self._multi = pycurl.CurlMulti()
@@ -68,14 +78,19 @@ class Driver:
         self._running: dict[pycurl.Curl, _Transfer] = {}
         #: When libcurl wants ``socket_action(SOCKET_TIMEOUT)`` (monotonic); None: no timer.
         self._deadline: float | None = None
+        #: When the driver last took a transfer.
+        self._active = time.monotonic()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        #: The driver ended (idle): transfers go to a new one.
+        self.ended = False
 
-    def perform(self, curl: pycurl.Curl) -> None:
-        """Run ``curl``'s transfer to its end, as ``curl.perform()`` does (raises
-        :class:`TransferError` where that raises ``pycurl.error``)."""
-        transfer = _Transfer(curl)
+    def submit(self, transfer: _Transfer) -> bool:
+        """Hand ``transfer`` to this driver (its thread starts in the calling thread's
+        namespace); False if the driver has ended."""
         with self._lock:
+            if self.ended:
+                return False
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._drive, name="spider-transfers", daemon=True
@@ -83,23 +98,35 @@ class Driver:
                 self._thread.start()
             self._incoming.append(transfer)
         self._wake_write.send(b"\0")
-        transfer.done.wait()
-        if transfer.error is not None:
-            raise transfer.error
+        return True
 
     # -- the driver thread -----------------------------------------------------------------
 
     def _drive(self) -> None:
-        while True:
+        while not self._idle_end():
             try:
                 self._step()
             except Exception as exc:  # never leave a sequence waiting for ever
                 self._fail_all(TransferError(pycurl.E_FAILED_INIT, f"transfer driver: {exc!r}"))
+        self._multi.close()
+        self._epoll.close()
+        self._wake_read.close()
+        self._wake_write.close()
+
+    def _idle_end(self) -> bool:
+        """End the driver if nothing came for :data:`IDLE` seconds and nothing is running."""
+        if self._running or self._incoming or time.monotonic() - self._active < IDLE:
+            return False
+        with self._lock:
+            if self._incoming:
+                return False
+            self.ended = True
+            return True
 
     def _step(self) -> None:
         multi = self._multi
         deadline = self._deadline
-        wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        wait = IDLE if deadline is None else max(0.0, deadline - time.monotonic())
         for fd, mask in self._epoll.poll(wait):
             if fd == self._wake_fd:
                 self._take_incoming()
@@ -127,6 +154,7 @@ class Driver:
                 pass
         except BlockingIOError:
             pass
+        self._active = time.monotonic()
         while self._incoming:
             transfer = self._incoming.popleft()
             self._running[transfer.curl] = transfer
@@ -169,5 +197,35 @@ class Driver:
         self._deadline = None if milliseconds < 0 else time.monotonic() + milliseconds / 1000
 
 
-#: The process's driver.
-DRIVER: Final = Driver()
+def _namespace() -> int:
+    """The network namespace of the calling thread (its inode)."""
+    return os.stat("/proc/thread-self/ns/net").st_ino
+
+
+class Drivers:
+    """One :class:`Driver` per network namespace, made on demand."""
+
+    def __init__(self) -> None:
+        self._drivers: dict[int, Driver] = {}
+        self._lock = threading.Lock()
+
+    def perform(self, curl: pycurl.Curl) -> None:
+        """Run ``curl``'s transfer to its end, as ``curl.perform()`` does (raises
+        :class:`TransferError` where that raises ``pycurl.error``), from the calling
+        thread's network namespace."""
+        transfer = _Transfer(curl)
+        namespace = _namespace()
+        while True:
+            with self._lock:
+                driver = self._drivers.get(namespace)
+                if driver is None or driver.ended:
+                    driver = self._drivers[namespace] = Driver()
+            if driver.submit(transfer):
+                break
+        transfer.done.wait()
+        if transfer.error is not None:
+            raise transfer.error
+
+
+#: The process's drivers.
+DRIVER: Final = Drivers()
