@@ -23,7 +23,8 @@ Conditions (``X`` is the codepoint B sent):
 """
 
 from pytest_spider import CONN_OK, DesynchronizedSpider, PluggableSpider
-from pytest_spider.helpers.dscp import connect_udp_marked, dns_probe, dscp_sockopt, echo_probe
+from pytest_spider.helpers.dns import dns_probe
+from pytest_spider.helpers.dscp import connect_udp_marked, dscp_sockopt, echo_probe
 from pytest_spider.helpers.observed import connect_observed
 
 

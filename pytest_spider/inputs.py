@@ -22,9 +22,9 @@ from typing import Any, TextIO
 import pytest
 
 from pytest_spider import schema
+from pytest_spider.campaign import REPORT_EXTRA
 from pytest_spider.campaign.compare import Baseline, load_baseline
 from pytest_spider.campaign.load import RecordFileError, read_metadata
-from pytest_spider.campaign.report import REPORT_EXTRA
 from pytest_spider.exclude import ExclusionFileError, ExclusionList
 from pytest_spider.helpers.dns import parse_server
 from pytest_spider.options import SpiderSettings

@@ -14,8 +14,12 @@ from pytest_spider.campaign.compare import (
 from pytest_spider.campaign.load import RecordFileError, RecordStream
 from pytest_spider.schema import Key, key_of
 
+#: How to get what the HTML report needs (matplotlib, the ``report`` extra).
+REPORT_EXTRA = "pip install 'pytest-spider[report]'"
+
 __all__ = [
     "DEFAULT_FAIL_GLOBS",
+    "REPORT_EXTRA",
     "Baseline",
     "Comparison",
     "Key",

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Sequence
 
+from pytest_spider.campaign import REPORT_EXTRA
 from pytest_spider.campaign.aggregate import Summary
 from pytest_spider.campaign.compare import (
     DEFAULT_FAIL_GLOBS,
@@ -24,9 +25,6 @@ from pytest_spider.campaign.compare import (
 from pytest_spider.campaign.load import RecordStream
 
 Paths = Sequence[str | os.PathLike[str]]
-
-#: How to get what the report needs.
-REPORT_EXTRA = "pip install 'pytest-spider[report]'"
 
 
 class ReportExtraMissing(ImportError):

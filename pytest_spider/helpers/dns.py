@@ -11,14 +11,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Iterable
-from typing import Any, Final
-
-import dns.edns
-import dns.exception
-import dns.message
-import dns.rcode
-import dns.rdatatype
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Final
 
 from pytest_spider.helpers import errors
 from pytest_spider.helpers.source import bound_address
@@ -26,11 +20,17 @@ from pytest_spider.helpers.udp import connect_udp
 from pytest_spider.spider import FlowResult, Job
 from pytest_spider.targets import canonical_ip, port_reading, quoted
 
+if TYPE_CHECKING:
+    import dns.message
+
+# dnspython is imported where a DNS message is made or read: a campaign that measures no
+# DNS (most) does not pay for loading it (a tenth of a second at every pytest start).
+
 #: EDNS option code (local/experimental range, RFC 6891) carrying the TOS byte a server saw.
 TOS_OPTION: Final = 65001
 
-#: Address record types asked for, and the address family each holds.
-ADDRESS_TYPES: Final = (dns.rdatatype.A, dns.rdatatype.AAAA)
+#: Address record types asked for (A, AAAA: RFC 1035, RFC 3596).
+ADDRESS_TYPES: Final = (1, 28)
 
 
 def parse_server(text: str, default_port: int = 53) -> tuple[str, int]:
@@ -144,6 +144,8 @@ def special_address(text: str) -> str | None:
 
 def server_tos(response: dns.message.Message) -> int | None:
     """The TOS byte the server reported seeing in :data:`TOS_OPTION`, if it did."""
+    import dns.edns
+
     for option in response.options:
         if option.otype == TOS_OPTION and isinstance(option, dns.edns.GenericOption):
             data: bytes = option.data
@@ -151,18 +153,15 @@ def server_tos(response: dns.message.Message) -> int | None:
     return None
 
 
-def connect_dns(
-    source: tuple[str | None, str | None] | None,
-    job: Job,
-    conn_timeout: float,
-    sockopts: Iterable[tuple[Any, ...]] | None = None,
-) -> FlowResult:
-    """Ask ``job['dip']:job['dp']`` (default port 53) over UDP for the A record of the domain.
+def dns_probe(job: Job) -> tuple[bytes, Callable[[bytes], dict[str, Any]]]:
+    """A DNS query for the job's domain (the root name without one), and the parser of its
+    answer: it yields ``dns_rcode`` and, from the lab DNS server, ``server_tos``; anything
+    that is not an answer to this query is a ValueError."""
+    import dns.exception
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
 
-    Succeeds on any well-formed answer to the query (whatever its rcode); the root name is
-    asked when the job has no domain.
-    """
-    job.setdefault("dp", 53)
     query = dns.message.make_query(job.get("domain") or ".", dns.rdatatype.A, use_edns=0)
 
     def parse(reply: bytes) -> dict[str, Any]:
@@ -178,7 +177,23 @@ def connect_dns(
             fields["server_tos"] = tos
         return fields
 
-    return connect_udp(source, job, conn_timeout, query.to_wire(), sockopts, parse)
+    return query.to_wire(), parse
+
+
+def connect_dns(
+    source: tuple[str | None, str | None] | None,
+    job: Job,
+    conn_timeout: float,
+    sockopts: Iterable[tuple[Any, ...]] | None = None,
+) -> FlowResult:
+    """Ask ``job['dip']:job['dp']`` (default port 53) over UDP for the A record of the domain.
+
+    Succeeds on any well-formed answer to the query (whatever its rcode); the root name is
+    asked when the job has no domain.
+    """
+    job.setdefault("dp", 53)
+    payload, parse = dns_probe(job)
+    return connect_udp(source, job, conn_timeout, payload, sockopts, parse)
 
 
 def resolve_addresses(
@@ -193,9 +208,11 @@ def resolve_addresses(
     questions, whatever the rcodes: ``dns_addresses`` holds the addresses found (possibly none),
     ``dns_rcodes`` the rcode per record type. ``sip`` is the local address the queries left from.
     """
-    # Imported here: dnspython's query module loads its QUIC and asyncio support, a tenth
-    # of a second at every pytest start that only DNS lookups need to pay.
+    import dns.exception
+    import dns.message
     import dns.query
+    import dns.rcode
+    import dns.rdatatype
 
     host, port = server
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -213,7 +230,7 @@ def resolve_addresses(
             sp = sock.getsockname()[1]
             sip = bound_address(sock)
             sock.setblocking(False)
-            for rdtype in ADDRESS_TYPES:
+            for rdtype in map(dns.rdatatype.RdataType, ADDRESS_TYPES):
                 query = dns.message.make_query(name, rdtype)
                 try:
                     response = dns.query.udp(
@@ -242,6 +259,8 @@ def resolve_addresses(
 
 def _left(deadline: float) -> float:
     """Seconds until ``deadline``; a lapsed deadline times out at once."""
+    import dns.exception
+
     left = deadline - time.monotonic()
     if left <= 0:
         raise dns.exception.Timeout

@@ -12,13 +12,7 @@ from __future__ import annotations
 import socket
 from typing import Any, Final
 
-import dns.exception
-import dns.message
-import dns.rcode
-import dns.rdatatype
-
 from pytest_spider.helpers import errors
-from pytest_spider.helpers.dns import server_tos
 from pytest_spider.helpers.udp import MAX_DATAGRAM, ParseReply, parse_echo, tos_sockopt
 from pytest_spider.spider import FlowResult, Job
 
@@ -38,27 +32,6 @@ def tos_of(codepoint: int) -> int:
 def dscp_sockopt(dip: str, codepoint: int) -> tuple[int, int, int]:
     """``setsockopt`` arguments marking packets to ``dip`` with ``codepoint``."""
     return tos_sockopt(dip, tos_of(codepoint))
-
-
-def dns_probe(job: Job) -> tuple[bytes, ParseReply]:
-    """A DNS query for the job's domain (the root name without one) and the parser of its
-    answer, which yields ``dns_rcode`` and, from the lab DNS server, ``server_tos``."""
-    query = dns.message.make_query(job.get("domain") or ".", dns.rdatatype.A, use_edns=0)
-
-    def parse(reply: bytes) -> dict[str, Any]:
-        try:
-            response = dns.message.from_wire(reply)
-        except dns.exception.DNSException as exc:
-            raise ValueError(f"not a DNS message: {exc}") from exc
-        if not query.is_response(response):
-            raise ValueError("not an answer to the query sent")
-        fields: dict[str, Any] = {"dns_rcode": dns.rcode.to_text(response.rcode())}
-        tos = server_tos(response)
-        if tos is not None:
-            fields["server_tos"] = tos
-        return fields
-
-    return query.to_wire(), parse
 
 
 def echo_probe() -> tuple[bytes, ParseReply]:

@@ -1,0 +1,49 @@
+"""A campaign imports only what it uses: no plotting stack, no report, no DNS library, no lab
+or demo servers, unless the run needs them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.plugin.conftest import scripted_targets, write_targets
+
+#: Writes the modules loaded by the end of the run, one per line.
+MODULES = """
+import sys
+
+def pytest_unconfigure(config):
+    with open("modules.txt", "w") as out:
+        out.write("\\n".join(sorted(sys.modules)))
+"""
+
+NOT_FOR_A_PLAIN_CAMPAIGN = (
+    "matplotlib",
+    "dns",
+    "pytest_spider.campaign.report",
+    "pytest_spider.campaign.html",
+    "pytest_spider.campaign.charts",
+    "pytest_spider.campaign.aggregate",
+    "pytest_spider.lab",
+    "pytest_spider.demo",
+    "h2",
+    "h11",
+    "trustme",
+    "aioquic",
+)
+
+
+def test_a_campaign_without_report_or_dns_loads_neither(scripted: pytest.Pytester) -> None:
+    scripted.makeconftest(MODULES)
+    targets = write_targets(scripted.path / "t.ndjson", scripted_targets("ok,ok", "ok,fail"))
+    out = scripted.path / "out.ndjson"
+    scripted.runpytest_subprocess(
+        f"--spider-targets={targets}", f"--spider-output={out}", "experiments/"
+    ).assert_outcomes(passed=1, failed=1)
+    loaded = set((scripted.path / "modules.txt").read_text().split())
+    assert "pytest_spider.plugin" in loaded
+    unwanted = sorted(
+        name
+        for name in loaded
+        if any(name == top or name.startswith(top + ".") for top in NOT_FOR_A_PLAIN_CAMPAIGN)
+    )
+    assert unwanted == []
