@@ -14,7 +14,12 @@ import inspect
 import pytest
 import xdist.newhooks
 import xdist.scheduler
-from _pytest.junitxml import LogXML, xml_key  # the private names junit.py relies on
+from _pytest.junitxml import (  # the private names junit.py relies on
+    LogXML,
+    _NodeReporter,
+    bin_xml_escape,
+    xml_key,
+)
 
 from pytest_spider.distributed import (
     SHARE_KEY,
@@ -44,14 +49,12 @@ def test_report_extra_attributes_survive_serialization(pytester: pytest.Pytester
     assert back.spider_output == record
 
 
-def test_junitxml_exposes_its_logxml_under_xml_key() -> None:
+def test_the_private_junitxml_interface_junit_py_uses() -> None:
+    """reporting/junit.py reaches a testcase's element through pytest's private LogXML."""
     assert isinstance(xml_key, pytest.StashKey)
-    assert callable(LogXML.add_global_property)
-    assert list(inspect.signature(LogXML.add_global_property).parameters) == [
-        "self",
-        "name",
-        "value",
-    ]
+    assert list(inspect.signature(LogXML.node_reporter).parameters) == ["self", "report"]
+    assert list(inspect.signature(_NodeReporter.append).parameters) == ["self", "node"]
+    assert bin_xml_escape("a\x00b") == "a#x00b"
 
 
 def test_xdist_hooks_and_names_we_use(pytester: pytest.Pytester) -> None:
@@ -106,6 +109,40 @@ def test_a_worker_loop_takes_each_next_item_from_the_queue_we_find(
     """_xdist.worker_queue_owner finds, on a worker, the queue xdist's loop takes item indices
     from: reversing it makes the worker run its items in reverse (one worker, so the
     controller's order of reports is the worker's order of running)."""
+    pytester.makeconftest(
+        """
+import pytest
+from pytest_spider.distributed import _xdist, is_worker
+
+class Reversed:
+    def __init__(self, queue, count):
+        self.queue, self.count, self.held = queue, count, None
+    def put(self, index):
+        self.queue.put(index)
+    def get(self):
+        if self.held is None:
+            self.held = [self.queue.get() for _ in range(self.count)]
+        return self.held.pop() if self.held else self.queue.get()
+    def __getattr__(self, name):
+        return getattr(self.queue, name)
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session):
+    if is_worker(session.config):
+        owner = _xdist.worker_queue_owner(session.config)
+        owner.torun = Reversed(owner.torun, len(session.items))
+"""
+    )
+    pytester.makepyfile(test_order="\n".join(f"def test_{n}(): pass" for n in range(5)))
+    result = pytester.runpytest_subprocess("-n", "1", "--dist", "each", "-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=5)
+    ran = [line.split("::")[1].split()[0] for line in result.outlines if "PASSED" in line]
+    assert ran == [f"test_{n}" for n in reversed(range(5))]
+
+
+def test_the_controller_stops_the_run_when_told(pytester: pytest.Pytester) -> None:
+    """_xdist.stop_distributing: after the first report the controller stops the run, as the
+    record sink does when the output cannot take more records."""
     pytester.makeconftest(
         """
 import pytest

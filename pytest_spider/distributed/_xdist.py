@@ -1,12 +1,15 @@
-"""The one private pytest-xdist interface pytest-spider relies on, and nothing else.
+"""The private pytest-xdist interfaces pytest-spider relies on, and nothing else.
 
-A worker's ``WorkerInteractor`` (``xdist.remote``) and its ``torun`` queue of item indices,
-from which xdist's worker loop takes each next item: wrapping it is how a worker runs its
-share finished-first. It is found by what it has (the queue, and the channel events it
-sends), not by its class: on a worker ``xdist.remote`` runs as execnet's ``__channelexec__``
-code, so the class is not importable from there.
+- On the controller, ``DSession.shouldstop``: setting it makes xdist stop the run (as a
+  worker's ``-x`` does), which is how the writing process stops a campaign whose output
+  cannot take more records.
+- A worker's ``WorkerInteractor`` (``xdist.remote``) and its ``torun`` queue of item
+  indices, from which xdist's worker loop takes each next item: wrapping it is how a worker
+  runs its share finished-first. It is found by what it has (the queue, and the channel
+  events it sends), not by its class: on a worker ``xdist.remote`` runs as execnet's
+  ``__channelexec__`` code, so the class is not importable from there.
 
-``tests/test_private_interfaces.py`` pins it by behaviour, on every supported xdist.
+``tests/test_private_interfaces.py`` pins both by behaviour, on every supported xdist.
 """
 
 from __future__ import annotations
@@ -23,3 +26,10 @@ def worker_queue_owner(config: pytest.Config) -> Any | None:
         if callable(getattr(plugin, "sendevent", None)) and hasattr(queue, "get"):
             return plugin
     return None
+
+
+def stop_distributing(config: pytest.Config, reason: str) -> None:
+    """On the controller: make xdist stop the run, giving ``reason``."""
+    dsession = config.pluginmanager.getplugin("dsession")
+    if dsession is not None:
+        dsession.shouldstop = reason

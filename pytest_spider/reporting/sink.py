@@ -29,7 +29,7 @@ import pytest
 from pytest_spider import __version__, schema
 from pytest_spider.campaign.compare import Baseline, diff_baselines
 from pytest_spider.cases import CASEBOOK_KEY
-from pytest_spider.distributed import report_worker
+from pytest_spider.distributed import _xdist, report_worker
 from pytest_spider.inputs import Inputs
 from pytest_spider.outcome import Output
 from pytest_spider.record import Record, to_builtin
@@ -134,9 +134,7 @@ class RecordSink:
         )
         if self.session is not None:
             self.session.shouldstop = self.output_error
-        dsession = self.config.pluginmanager.getplugin("dsession")
-        if dsession is not None:
-            dsession.shouldstop = self.output_error
+        _xdist.stop_distributing(self.config, self.output_error)
 
     # -- pytest hooks ----------------------------------------------------------------------
 

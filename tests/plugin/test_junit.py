@@ -3,14 +3,11 @@ against the family's schema; and the private pytest interface that takes."""
 
 from __future__ import annotations
 
-import inspect
 import xml.etree.ElementTree as ET
 
 import pytest
 
 # The private names reporting/junit.py relies on, pinned below.
-from _pytest.junitxml import LogXML, _NodeReporter, bin_xml_escape, xml_key  # noqa: TID251
-
 from tests.plugin.conftest import scripted_targets, write_targets
 
 SCRIPTS = ("ok,ok", "ok,fail", "fail,ok", "timeout,timeout", "ok,raise")
@@ -113,11 +110,3 @@ def test_xunit1_testcases_carry_properties_and_point_at_the_experiment_class(
     }
     assert broken.find("failure") is not None
     assert "scripted.connectivity.broken" in _system_out(broken)
-
-
-def test_the_private_junitxml_interface_junit_py_uses() -> None:
-    """reporting/junit.py reaches a testcase through pytest's private LogXML: pinned here."""
-    assert isinstance(xml_key, pytest.StashKey)
-    assert list(inspect.signature(LogXML.node_reporter).parameters) == ["self", "report"]
-    assert list(inspect.signature(_NodeReporter.append).parameters) == ["self", "node"]
-    assert bin_xml_escape("a\x00b") == "a#x00b"
