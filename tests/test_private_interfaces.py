@@ -145,30 +145,25 @@ def test_the_controller_stops_the_run_when_told(pytester: pytest.Pytester) -> No
     record sink does when the output cannot take more records."""
     pytester.makeconftest(
         """
-import pytest
 from pytest_spider.distributed import _xdist, is_worker
 
-class Reversed:
-    def __init__(self, queue, count):
-        self.queue, self.count, self.held = queue, count, None
-    def put(self, index):
-        self.queue.put(index)
-    def get(self):
-        if self.held is None:
-            self.held = [self.queue.get() for _ in range(self.count)]
-        return self.held.pop() if self.held else self.queue.get()
-    def __getattr__(self, name):
-        return getattr(self.queue, name)
+class Stopper:
+    def __init__(self, config):
+        self.config = config
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call":
+            _xdist.stop_distributing(self.config, "told to stop")
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtestloop(session):
-    if is_worker(session.config):
-        owner = _xdist.worker_queue_owner(session.config)
-        owner.torun = Reversed(owner.torun, len(session.items))
+def pytest_configure(config):
+    if not is_worker(config):
+        config.pluginmanager.register(Stopper(config), "stopper")
 """
     )
-    pytester.makepyfile(test_order="\n".join(f"def test_{n}(): pass" for n in range(5)))
-    result = pytester.runpytest_subprocess("-n", "1", "--dist", "each", "-v", "-p", "no:randomly")
-    result.assert_outcomes(passed=5)
-    ran = [line.split("::")[1].split()[0] for line in result.outlines if "PASSED" in line]
-    assert ran == [f"test_{n}" for n in reversed(range(5))]
+    pytester.makepyfile(
+        test_many="import time\n"
+        + "\n".join(f"def test_{n}():\n    time.sleep(0.05)\n" for n in range(40))
+    )
+    result = pytester.runpytest_subprocess("-n", "1")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert result.parseoutcomes()["passed"] < 40
+    result.stdout.fnmatch_lines(["*told to stop*"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 
 from pytest_spider.helpers import errors
 from pytest_spider.helpers.source import bound_address
@@ -39,21 +39,27 @@ def connect_udp(
     payload: bytes,
     sockopts: Iterable[tuple[Any, ...]] | None = None,
     parse: ParseReply | None = None,
+    read_tos: bool = False,
 ) -> FlowResult:
     """Send ``payload`` to ``job['dip']:job['dp']`` and wait for one answer.
 
     ``sockopts`` are ``setsockopt`` argument tuples applied first; ``parse`` turns the answer
-    into result fields (an answer it rejects makes the flow fail).
+    into result fields (an answer it rejects makes the flow fail). With ``read_tos`` the
+    result has ``reply_tos``, the TOS byte / traffic class the answer arrived with
+    (``IP_RECVTOS`` / ``IPV6_RECVTCLASS``; unprivileged), or None if the kernel gave none.
     """
     dip, dp = str(job["dip"]), int(job["dp"])
     family = socket.AF_INET6 if ":" in dip else socket.AF_INET
     bind = None if source is None else source[1 if family == socket.AF_INET6 else 0]
     sp = 0
     sip = None
+    ancdata: list[tuple[int, int, bytes]] = []
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         try:
             for opt in sockopts or ():
                 sock.setsockopt(*opt)
+            if read_tos:
+                sock.setsockopt(*_RECV_TOS[family])
             if bind:
                 sock.bind((bind, 0))
             sock.connect((dip, dp))
@@ -61,7 +67,10 @@ def connect_udp(
             sip = bound_address(sock)
             sock.settimeout(conn_timeout)
             sock.send(payload)
-            reply = sock.recv(MAX_DATAGRAM)
+            if read_tos:
+                reply, ancdata, _, _ = sock.recvmsg(MAX_DATAGRAM, _ANCILLARY)
+            else:
+                reply = sock.recv(MAX_DATAGRAM)
         except OSError as exc:
             message = str(exc) or "timed out"
             return errors.failure(errors.classify_oserror(exc), message, sp=sp, sip=sip)
@@ -71,7 +80,27 @@ def connect_udp(
             fields = parse(reply)
         except ValueError as exc:
             return errors.failure(errors.OTHER, f"unexpected answer: {exc}", sp=sp, sip=sip)
+    if read_tos:
+        fields["reply_tos"] = _reply_tos(ancdata)
     return errors.success(sp=sp, sip=sip, udp_reply_len=len(reply), **fields)
+
+
+#: The socket option that makes the kernel hand over an answer's TOS byte / traffic class.
+_RECV_TOS: Final = {
+    socket.AF_INET: (socket.IPPROTO_IP, socket.IP_RECVTOS, 1),
+    socket.AF_INET6: (socket.IPPROTO_IPV6, socket.IPV6_RECVTCLASS, 1),
+}
+#: Room for one TOS / traffic class control message.
+_ANCILLARY: Final = socket.CMSG_SPACE(4)
+
+
+def _reply_tos(ancdata: list[tuple[int, int, bytes]]) -> int | None:
+    for level, kind, value in ancdata:
+        if (level, kind) == (socket.IPPROTO_IP, socket.IP_TOS) and value:
+            return value[0]
+        if (level, kind) == (socket.IPPROTO_IPV6, socket.IPV6_TCLASS) and len(value) >= 4:
+            return int.from_bytes(value[:4], "little") & 0xFF
+    return None
 
 
 def echo_reply(datagram: bytes, tos: int | None) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -132,20 +133,28 @@ def test_bad_dist_value_is_a_usage_error(scripted: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
+def _first_target_crashes_its_worker(
+    scripted: pytest.Pytester, count: int, *args: str
+) -> tuple[pytest.RunResult, Path]:
+    """``count`` slow targets under ``-n 2``; measuring the first kills its worker once."""
+    marker = scripted.path / "crashed-once"
+    targets = scripted_targets(*["sleep,ok"] * count)
+    targets[0].update(script="crash_once,ok", marker=str(marker))
+    out = scripted.path / "out.ndjson"
+    result = scripted.runpytest_subprocess(
+        f"--spider-targets={write_targets(scripted.path / 't.ndjson', targets)}",
+        f"--spider-output={out}", "-n", "2", *args, "experiments/",
+    )  # fmt: skip
+    assert marker.exists()
+    return result, out
+
+
 def test_a_replacement_measures_what_is_left_of_its_share_ahead(
     scripted: pytest.Pytester,
 ) -> None:
     """The worker dies at its first measurement; its replacement learns what is left of the
     share from the controller, then measures all of it ahead, not one target at a time."""
-    marker = scripted.path / "crashed-once"
-    targets = scripted_targets(*["sleep,ok"] * 24)
-    targets[0].update(script="crash_once,ok", marker=str(marker))
-    out = scripted.path / "out.ndjson"
-    result = scripted.runpytest_subprocess(
-        f"--spider-targets={write_targets(scripted.path / 't.ndjson', targets)}",
-        f"--spider-output={out}", "-n", "2", "-v", "experiments/",
-    )  # fmt: skip
-    assert marker.exists()
+    result, out = _first_target_crashes_its_worker(scripted, 24, "-v")
     result.stdout.fnmatch_lines(["*replacing crashed worker*"])
     records = read_records(out)
     assert len({r["dip"] for r in records}) == len(records) >= 23
@@ -158,13 +167,6 @@ def test_a_replacement_measures_what_is_left_of_its_share_ahead(
 
 
 def test_a_share_that_is_never_measured_fails_the_run(scripted: pytest.Pytester) -> None:
-    marker = scripted.path / "crashed-once"
-    targets = scripted_targets(*["sleep,ok"] * 8)
-    targets[0].update(script="crash_once,ok", marker=str(marker))
-    out = scripted.path / "out.ndjson"
-    result = scripted.runpytest_subprocess(
-        f"--spider-targets={write_targets(scripted.path / 't.ndjson', targets)}",
-        f"--spider-output={out}", "-n", "2", "--max-worker-restart=0", "experiments/",
-    )  # fmt: skip
+    result, _ = _first_target_crashes_its_worker(scripted, 8, "--max-worker-restart=0")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*spider: measurements lost*", "share 0: * never ran*"])
