@@ -180,9 +180,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     book = session.config.stash.get(CASEBOOK_KEY, None)
     if book is None:
         return
-    book.check_connect_mode()
-    # --spider-resume: the same experiments as the campaign's (known only once collected).
-    session.config.stash[INPUTS_KEY].check_experiments(e.name for e in book.experiments)
+    try:
+        book.check_connect_mode()
+        # --spider-resume: the same experiments as the campaign's (known only once collected).
+        session.config.stash[INPUTS_KEY].check_experiments(e.name for e in book.experiments)
+    except pytest.UsageError as exc:
+        # On an xdist worker nobody would see it: the controller reports it (exit 4).
+        distributed.tell_controller_usage_error(session.config, str(exc))
+        raise
     book.release()
     # A campaign's items live to the end of the run; the garbage collector need not walk
     # them again and again (its full passes over 10^5 items cost more than items).

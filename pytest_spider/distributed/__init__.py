@@ -20,6 +20,8 @@ import pytest
 STDIN_KEY = "spider_stdin"
 SHARE_KEY = "spider_share"
 VANTAGE_KEY = "spider_vantage"
+#: workeroutput key: the usage error that stopped a worker (the controller reports it).
+USAGE_ERROR_KEY = "spider_usage_error"
 #: workerinput key: this worker replaces a crashed one, so it runs only the part of its share
 #: left unfinished, which it learns item by item.
 REPLACES_KEY = "spider_replaces"
@@ -107,6 +109,13 @@ def plans_everything(config: pytest.Config) -> bool:
     if workerinput.get(REPLACES_KEY):
         return False
     return VANTAGE_KEY in workerinput or SHARE_KEY in workerinput
+
+
+def tell_controller_usage_error(config: pytest.Config, message: str) -> None:
+    """On a worker: hand a usage error to the controller, which alone is heard."""
+    workeroutput = getattr(config, "workeroutput", None)
+    if isinstance(workeroutput, dict):
+        workeroutput[USAGE_ERROR_KEY] = message
 
 
 def report_worker(report: pytest.TestReport) -> str:

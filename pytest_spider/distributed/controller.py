@@ -3,7 +3,7 @@ and tells the scheduler which item each worker is running (for crash reports).""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from pytest_spider.distributed import (
     REPLACES_KEY,
     SHARE_KEY,
     STDIN_KEY,
+    USAGE_ERROR_KEY,
     VANTAGE_KEY,
     stdin_bytes,
     tx_count,
@@ -34,6 +35,8 @@ class ControllerPlugin:
         self.on_collected = on_collected
         self.configured = 0
         self.scheduler: ShareScheduling | None = None
+        #: Usage errors workers stopped on (each once), reported as the run's.
+        self.usage_errors: dict[str, None] = {}
         self.session: pytest.Session | None = None
         self._counted: set[int] = set()
         #: What was read from stdin, for every worker's workerinput (no file to leave behind).
@@ -92,6 +95,23 @@ class ControllerPlugin:
         node = getattr(report, "node", None)
         if self.scheduler is not None and node is not None and report.when == "setup":
             self.scheduler.note_running(node, report.nodeid)
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist hook: a worker is gone; keep the usage error it stopped on, if any."""
+        message = getattr(node, "workeroutput", {}).get(USAGE_ERROR_KEY)
+        if message:
+            self.usage_errors.setdefault(str(message), None)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, Any, Any]:
+        """Workers that stopped on a usage error leave xdist without workers; the run ends
+        as one process would on that error (one line, exit 4), not as an internal error."""
+        try:
+            return (yield)
+        except Exception:
+            if self.usage_errors:
+                raise pytest.UsageError("\n".join(self.usage_errors)) from None
+            raise
 
     def lost_shares(self) -> list[str]:
         """One line per share whose items were never run (its worker crashed and no

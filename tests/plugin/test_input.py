@@ -234,3 +234,15 @@ def test_a_million_bad_lines_are_counted_not_kept(scripted: pytest.Pytester) -> 
     result.stdout.fnmatch_lines(
         ["input: 1 targets*100000 bad line(s)*", "  ... and 99980 more bad line(s)"]
     )
+
+
+def test_a_usage_error_found_by_xdist_workers_is_the_runs(pytester: pytest.Pytester) -> None:
+    """Workers find a bad --spider-connect only once they have collected; under -n the run
+    used to end with exit 0 and "no tests ran"."""
+    (pytester.path / "t.txt").write_text("127.0.0.1:9\n")
+    result = pytester.runpytest_subprocess(
+        "--spider-targets=t.txt", "--spider-connect=quic", "--spider-experiment=h2", "-n", "2"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --spider-connect=quic: not a mode of h2*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
