@@ -73,7 +73,9 @@ def run_order(
                 if index + 1 < len(members):
                     yield item, members[index + 1]
                 else:
-                    yield item, next(iter(groups.values())) if groups else after
+                    # Any item left of the run has the same parents; the last is found at
+                    # once (the first, after the run's early items are gone, is not).
+                    yield item, next(reversed(groups.values())) if groups else after
 
 
 def _next_group(

@@ -57,7 +57,7 @@ def test_finished_targets_run_first_and_a_targets_items_stay_together() -> None:
     # nextitem is the next member of the target, or an item with the same parents.
     assert [next_.name if next_ else None for _, next_ in pairs] == [
         "test_c",
-        "A",
+        "B",
         "A",
         "test_a",
         None,
