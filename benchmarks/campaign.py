@@ -11,6 +11,12 @@ process); ``--all-plugins`` loads them too.
 
     python benchmarks/campaign.py --targets 2000 --dead 0.1 --timeout 2 --peer
     python benchmarks/campaign.py --targets 2000 --dead 0 -n 2 --peer --repeat 3
+    python benchmarks/campaign.py --targets 2000 --dead 0 --trials 3 --trial-gap 0.5
+
+``--trials N`` measures every target N times (``--spider-trials``): the figures then show the
+connections made (N per target and experiment connection) and the CPU per connection, so the
+cost of trials reads against a run of one trial: N times the connections, one pytest item
+per target all the same.
 
 ``--peer`` runs PATHspider 2.0.1 (Debian's package, offline through ``shared/peer/``) on the
 same targets in the same lab right after each pytest-spider run, and prints the ratios: the
@@ -90,6 +96,8 @@ class Figures:
     tail: list[str]
     #: The campaign's own duration (pytest-spider's metadata: start-up left out), if known.
     campaign: float | None = None
+    #: Connections the records say were made (every trial's), if counted.
+    connections: int | None = None
 
     def lines(self, targets: int) -> list[str]:
         out = [
@@ -98,6 +106,11 @@ class Figures:
             f"wall                {self.wall:.2f} s",
             f"targets/s           {targets / self.wall:.0f}",
         ]
+        if self.connections:
+            out.append(
+                f"connections         {self.connections} ({self.connections / targets:.2f} per "
+                f"target), CPU per connection {self.cpu * 1000 / self.connections:.2f} ms"
+            )
         if self.campaign:
             out.append(
                 f"campaign            {self.campaign:.2f} s, {targets / self.campaign:.0f} "
@@ -125,6 +138,21 @@ def _record_count(output: Path) -> int:
         return 0
     with output.open() as lines:
         return sum(1 for line in lines if line.strip() and not line.startswith('{"spider_'))
+
+
+def _connection_count(output: Path) -> int:
+    """Connections the records hold: each trial's flows, or the record's own."""
+    if not output.exists():
+        return 0
+    count = 0
+    with output.open() as lines:
+        for line in lines:
+            if not line.strip() or line.startswith('{"spider_'):
+                continue
+            record = json.loads(line)
+            trials = record.get("trials") or [record]
+            count += sum(len(trial.get("flow_results") or ()) for trial in trials)
+    return count
 
 
 def _measure(
@@ -172,6 +200,8 @@ def _spider(lab: Lab, args: argparse.Namespace, targets: Path, tmp: str, run: in
         "--spider-connect=http",
         f"--spider-timeout={args.timeout}",
         f"--spider-concurrency={args.concurrency}",
+        f"--spider-trials={args.trials}",
+        *([f"--spider-trial-gap={args.trial_gap}"] if args.trial_gap is not None else []),
         "--rootdir",
         tmp,
         *(["-n", str(args.n)] if args.n else []),
@@ -183,13 +213,22 @@ def _spider(lab: Lab, args: argparse.Namespace, targets: Path, tmp: str, run: in
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     code, wall, cpu, peak, tail = _measure(lab, "spider", argv, env, tmp, args.limit)
     mode = "collection only (--co)" if args.collect_only else "full run"
+    trials = f"{args.trials} trials, " if args.trials > 1 else ""
     name = (
-        f"pytest-spider, {mode}, concurrency {args.concurrency}, "
+        f"pytest-spider, {mode}, {trials}concurrency {args.concurrency}, "
         f"{'-n ' + str(args.n) if args.n else 'one process'}, "
         f"{'all installed pytest plugins' if args.all_plugins else 'plugins: spider, xdist'}"
     )
     return Figures(
-        name, _record_count(output), wall, cpu, peak, code, tail, _campaign_duration(output)
+        name,
+        _record_count(output),
+        wall,
+        cpu,
+        peak,
+        code,
+        tail,
+        _campaign_duration(output),
+        _connection_count(output),
     )
 
 
@@ -237,7 +276,8 @@ def run(args: argparse.Namespace) -> None:
         dead = _write_targets(lab, targets, args.targets, args.dead, args.seed, args.family)
         print(
             f"=== {args.targets} IPv{args.family} targets, {dead} dead (blackholed), h2 over "
-            f"http, timeout {args.timeout:g} s, {args.repeat} run(s) each"
+            f"http, timeout {args.timeout:g} s, {args.trials} trial(s) per target, "
+            f"{args.repeat} run(s) each"
         )
         failed = False
         for number in range(args.repeat):
@@ -267,6 +307,15 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=2.0, help="--spider-timeout")
     parser.add_argument(
         "--concurrency", type=int, default=500, help="--spider-concurrency (its default: 500)"
+    )
+    parser.add_argument(
+        "--trials", type=int, default=1, help="--spider-trials: measurements per target"
+    )
+    parser.add_argument(
+        "--trial-gap",
+        type=float,
+        default=None,
+        help="--spider-trial-gap (default: pytest-spider's, one timeout)",
     )
     parser.add_argument("-n", type=int, default=0, help="pytest-xdist workers (0: none)")
     parser.add_argument("--seed", type=int, default=1, help="shuffle seed")

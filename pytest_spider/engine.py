@@ -9,14 +9,17 @@ What is held stays bounded: at most ``lookahead`` sequences are planned-but-not-
 once (queued, in flight, or finished and waiting), and a result is dropped as soon as its
 last consumer has taken it. Planned tasks announce when they finish (:meth:`Engine.finished`),
 if the plan has a follower, so that the run loop can take finished results first rather than
-wait in plan order behind a dead target. No pytest imports here: the plugin (or an xdist
-worker) drives it.
+wait in plan order behind a dead target. A task whose ``run`` returns :class:`Later` is run
+again, not before the time it names, without holding a thread meanwhile (repeated trials of a
+target, spaced apart). No pytest imports here: the plugin (or an xdist worker) drives it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import heapq
+import itertools
 import queue
 import threading
 import time
@@ -27,11 +30,21 @@ T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
+class Later:
+    """What a task's ``run`` returns to be run again, on any engine thread, not before ``at``
+    (a :func:`time.monotonic` time). Until then it holds no thread and is not in flight; it
+    stays planned (held), and its consumers wait for the value a later run returns."""
+
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Task(Generic[T]):
-    """One sequence to run: ``run()`` does the work; ``consumers`` items will take it."""
+    """One sequence to run: ``run()`` does the work (or one step of it, returning
+    :class:`Later` for the next); ``consumers`` items will take it."""
 
     key: Hashable
-    run: Callable[[], T]
+    run: Callable[[], T | Later]
     consumers: int = 1
 
 
@@ -49,13 +62,15 @@ class Outcome(Generic[T]):
 class _Slot(Generic[T]):
     """A planned task and, once done, its outcome."""
 
-    __slots__ = ("announce", "consumers", "done", "hung", "outcome", "started", "task")
+    __slots__ = ("announce", "consumers", "done", "hung", "outcome", "ran", "started", "task")
 
     def __init__(self, task: Task[T], announce: bool) -> None:
         self.task = task
         self.consumers = task.consumers
         self.done = threading.Event()
         self.started: float | None = None
+        #: Seconds its earlier runs took (a task that returned :class:`Later`).
+        self.ran = 0.0
         self.outcome: Outcome[T] | None = None
         #: The watchdog gave up on it: whatever its thread returns later is dropped.
         self.hung = False
@@ -104,6 +119,12 @@ class Engine(Generic[T]):
         self._watchdog: threading.Thread | None = None
         self.in_flight = 0
         self.completed = 0
+        #: Tasks waiting for the time their :class:`Later` named: (time, order, slot), and the
+        #: thread that queues them then (started with the first).
+        self._later: list[tuple[float, int, _Slot[T]]] = []
+        self._later_order = itertools.count()
+        self._later_ready = threading.Condition()
+        self._later_thread: threading.Thread | None = None
 
     # -- feeding ---------------------------------------------------------------------------
 
@@ -162,8 +183,13 @@ class Engine(Generic[T]):
                 self.in_flight += 1
                 slot.started = started = time.monotonic()
                 self._running.add(slot)
+            later: Later | None = None
             try:
-                outcome: Outcome[T] = Outcome(value=slot.task.run())
+                value = slot.task.run()
+                if isinstance(value, Later):
+                    later, outcome = value, Outcome[T]()
+                else:
+                    outcome = Outcome(value=value)
             except BaseException as exc:
                 outcome = Outcome(error=exc)
             with self._lock:
@@ -176,10 +202,38 @@ class Engine(Generic[T]):
                     with contextlib.suppress(ValueError):  # closed: the list was let go
                         self._threads.remove(threading.current_thread())
                     return
-                slot.outcome = dataclasses.replace(outcome, seconds=time.monotonic() - started)
-                slot.done.set()
-            if slot.announce:
+                ran = slot.ran + time.monotonic() - started
+                if later is None:
+                    slot.outcome = dataclasses.replace(outcome, seconds=ran)
+                    slot.done.set()
+                else:
+                    slot.ran = ran
+            if later is not None:
+                self._defer(slot, later.at)
+            elif slot.announce:
                 self._finished.put(slot.task.key)
+
+    def _defer(self, slot: _Slot[T], at: float) -> None:
+        """Queue ``slot`` again once ``at`` has come; no worker thread waits for it."""
+        with self._later_ready:
+            heapq.heappush(self._later, (at, next(self._later_order), slot))
+            self._later_ready.notify()
+            if self._later_thread is None:
+                self._later_thread = threading.Thread(
+                    target=self._queue_when_due, name="spider-later", daemon=True
+                )
+                self._later_thread.start()
+
+    def _queue_when_due(self) -> None:
+        """Hand each deferred slot back to the workers when its time comes (until closed)."""
+        with self._later_ready:
+            while not self._closed:
+                now = time.monotonic()
+                while self._later and self._later[0][0] <= now:
+                    self._queue.put(heapq.heappop(self._later)[2])
+                wait = self._later[0][0] - now if self._later else None
+                # Bounded waits: a far-off time must not overflow the wait.
+                self._later_ready.wait(60.0 if wait is None else min(wait, 60.0))
 
     def _finish(self, slot: _Slot[T], outcome: Outcome[T]) -> None:
         slot.outcome = outcome
@@ -301,6 +355,9 @@ class Engine(Generic[T]):
         """Stop and let the worker threads exit once their current sequence ends."""
         self.stop()
         self._closed = True
+        with self._later_ready:
+            self._later.clear()
+            self._later_ready.notify()
         for _ in self._threads:
             self._queue.put(None)
         self._threads.clear()

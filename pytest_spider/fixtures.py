@@ -25,6 +25,7 @@ from pytest_spider.measurer import MEASURER_KEY
 from pytest_spider.record import Record
 from pytest_spider.spider import FlowResult, Spider
 from pytest_spider.targets import Target
+from pytest_spider.trials import describe
 from pytest_spider.verdict import judge_against
 
 #: Fixtures whose request makes a test function of an experiment module run once per target.
@@ -67,9 +68,19 @@ class ItemCase:
         return measurer.measure(self.item, self.case).flows
 
     def record(self, flows: list[FlowResult]) -> Record:
-        """combine_flows over ``flows``: the item's record."""
+        """combine_flows over ``flows``: the item's record (over every trial's flows, if the
+        target was measured in several)."""
         instance = self.item.config.stash[CASEBOOK_KEY].instance(self.case.experiment)
-        return outcome.record_of(self.item, self.case, instance, flows, self.inputs.vantage)
+        measured = outcome.item_run(self.item).outcome
+        trials = measured.value.trials if measured is not None and measured.value else []
+        return outcome.record_of(
+            self.item,
+            self.case,
+            instance,
+            flows,
+            self.inputs.vantage,
+            [trial.flows for trial in trials],
+        )
 
     def verdict(self) -> Callable[[], None]:
         """Measure and build the record (an experiment item's setup); returns what applies the
@@ -94,7 +105,12 @@ class ItemCase:
             for flow in record[schema.FLOW_RESULTS]
             if flow.get("error_class")
         )
+        trials = describe(record)
+        if trials is not None and errors:
+            errors = f"trial 1: {errors}"
         message = f"{judgement.message()}{'; ' if errors else ''}{errors}"
+        if trials is not None:
+            message += f"; trials: {trials}"
         if judgement.verdict == "fail":
             pytest.fail(message, pytrace=False)
         pytest.skip(message)

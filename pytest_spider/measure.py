@@ -59,10 +59,14 @@ class Outqueue:
 
 @dataclasses.dataclass
 class SequenceResult:
-    """The flows of one sequence, in ``connections`` order, and the records it emitted."""
+    """The flows of one sequence, in ``connections`` order, and the records it emitted.
+
+    A target measured in several trials (``--spider-trials``) has the first trial's flows and
+    emitted records here, and every trial's result, in order, in ``trials``."""
 
     flows: list[FlowResult]
     emitted: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    trials: list[SequenceResult] = dataclasses.field(default_factory=list)
 
     @property
     def discarded(self) -> bool:

@@ -18,6 +18,7 @@ from pytest_spider.measure import SequenceResult, run_sequence
 from pytest_spider.options import SpiderSettings
 from pytest_spider.outcome import DISCARDED, item_run
 from pytest_spider.runorder import run_order
+from pytest_spider.trials import Trials
 
 MEASURER_KEY = pytest.StashKey["Measurer"]()
 
@@ -50,7 +51,15 @@ class Measurer:
     def _task(self, case: Case, consumers: int = 1) -> Task[SequenceResult]:
         instance = self.book.instance(case.experiment)
         job = case.target.job
-        return Task(case.key, lambda: run_sequence(instance, job()), consumers)
+
+        def sequence() -> SequenceResult:
+            return run_sequence(instance, job())
+
+        trials = self.settings.trials
+        if trials == 1:
+            return Task(case.key, sequence, consumers)
+        # Each trial is one run of the task; between two it holds no engine thread.
+        return Task(case.key, Trials(sequence, trials, self.settings.trial_gap), consumers)
 
     def start(self, items: Sequence[pytest.Item], ahead: bool, follow: bool) -> None:
         """Start the engine. ``ahead``: ``items`` is what runs here, so measure ahead of it;
@@ -103,8 +112,16 @@ class Measurer:
             parent_of=lambda item: item.parent,
             measured=self._measured.__contains__,
             engine=self.engine,
-            patience=self.engine.hang_after,
+            patience=self._patience(),
         )
+
+    def _patience(self) -> float:
+        """How long the run order waits with nothing finished before it waits on the next
+        item in plan order: as long as a target's measurement may take, all its trials and
+        the gaps between them."""
+        assert self.engine is not None
+        trials, gap = self.settings.trials, self.settings.trial_gap
+        return trials * self.engine.hang_after + (trials - 1) * gap
 
     def prefetch(self, item: pytest.Item | None) -> None:
         """Without a plan (xdist's own scheduling), start the next item's sequence early."""

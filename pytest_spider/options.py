@@ -32,6 +32,9 @@ MAX_CONCURRENCY = 10_000
 MAX_LOOKAHEAD = 10_000_000
 MAX_BODY = 1 << 30
 MAX_RATE = 1_000_000.0
+#: Trials per target x experiment (``--spider-trials``), and the longest gap between two.
+MAX_TRIALS = 100
+MAX_TRIAL_GAP = 86_400.0
 
 IniType = Literal["string", "linelist", "paths", "bool"]
 
@@ -81,6 +84,20 @@ _OPTIONS = (
         f"seconds per connection (default {DEFAULT_TIMEOUT:g}, at most {MAX_TIMEOUT:g}).",
         metavar="SECONDS",
         default=DEFAULT_TIMEOUT,
+    ),
+    _Option(
+        "--spider-trials",
+        "measure each target x experiment N times (1-100, default 1), still one item and one "
+        "record: its conditions are those that held in every trial, plus "
+        "<experiment>.trials.consistent or .inconsistent.",
+        metavar="N",
+        default=1,
+    ),
+    _Option(
+        "--spider-trial-gap",
+        "seconds from the end of one trial of a target to the start of its next "
+        f"(default: --spider-timeout; at most {MAX_TRIAL_GAP:g}).",
+        metavar="SECONDS",
     ),
     _Option(
         "--spider-connect",
@@ -290,6 +307,9 @@ class SpiderSettings:
     experiments: tuple[str, ...]
     exclude: tuple[str, ...]
     timeout: float
+    trials: int
+    #: Seconds between two trials of a target (``--spider-timeout`` unless given).
+    trial_gap: float
     connect: str | None
     concurrency: int
     lookahead: int
@@ -326,11 +346,18 @@ class SpiderSettings:
             value = _raw(config, dest)
             return str(value) if value not in (None, "") else None
 
+        timeout = _number(config, "spider_timeout", float, 0.001, MAX_TIMEOUT)
         return cls(
             targets=strings("spider_targets"),
             experiments=strings("spider_experiment"),
             exclude=strings("spider_exclude"),
-            timeout=_number(config, "spider_timeout", float, 0.001, MAX_TIMEOUT),
+            timeout=timeout,
+            trials=int(_number(config, "spider_trials", int, 1, MAX_TRIALS)),
+            trial_gap=(
+                _number(config, "spider_trial_gap", float, 0, MAX_TRIAL_GAP)
+                if text("spider_trial_gap")
+                else timeout
+            ),
             connect=text("spider_connect"),
             concurrency=int(_number(config, "spider_concurrency", int, 1, MAX_CONCURRENCY)),
             lookahead=int(_number(config, "spider_lookahead", int, 1, MAX_LOOKAHEAD)),

@@ -19,8 +19,9 @@ from pytest_spider import schema
 from pytest_spider.cases import Case, case_of, is_experiment_item
 from pytest_spider.engine import Outcome
 from pytest_spider.measure import ConnFunctionError, SequenceResult
-from pytest_spider.record import Record, build_record, to_builtin
+from pytest_spider.record import Record, build_record, to_builtin, trial_entry
 from pytest_spider.spider import FlowResult, Spider
+from pytest_spider.trials import super_conditions
 
 #: The skip reason of a target whose experiment dropped it (PATHspider's CONN_DISCARD).
 DISCARDED: Final = "discarded by the experiment (CONN_DISCARD)"
@@ -66,18 +67,38 @@ def forget(item: pytest.Item) -> ItemRun | None:
 
 
 def record_of(
-    item: pytest.Item, case: Case, instance: Spider, flows: list[FlowResult], vantage: str
+    item: pytest.Item,
+    case: Case,
+    instance: Spider,
+    flows: list[FlowResult],
+    vantage: str,
+    trials: Sequence[list[FlowResult]] = (),
 ) -> Record:
-    """Run ``combine_flows``, check it returned condition strings, build the item's record."""
+    """Run ``combine_flows``, check it returned condition strings, build the item's record.
+
+    ``trials``: every trial's flows of a target measured more than once; ``combine_flows``
+    then runs per trial, and the record's conditions are the super-conditions."""
+    if not trials:
+        record = _build(
+            item, case, flows, _combine(case, instance, flows), "running", None, vantage
+        )
+    else:
+        each = [_combine(case, instance, trial) for trial in trials]
+        entries = [trial_entry(c, f) for c, f in zip(each, trials, strict=True)]
+        conditions = super_conditions(case.experiment.name, each)
+        record = _build(item, case, flows, conditions, "running", None, vantage, entries)
+    item_run(item).record = record
+    return record
+
+
+def _combine(case: Case, instance: Spider, flows: list[FlowResult]) -> list[str]:
     conditions = instance.combine_flows(flows)
     if not isinstance(conditions, list | tuple) or not all(isinstance(c, str) for c in conditions):
         raise TypeError(
             f"{case.experiment.__name__}.combine_flows must return a list of condition "
             f"strings, not {conditions!r}"
         )
-    record = _build(item, case, flows, conditions, "running", None, vantage)
-    item_run(item).record = record
-    return record
+    return list(conditions)
 
 
 def _build(
@@ -88,6 +109,7 @@ def _build(
     outcome: str,
     reason: str | None,
     vantage: str,
+    trials: Sequence[Record] = (),
 ) -> Record:
     return build_record(
         case.target.fields,
@@ -100,6 +122,7 @@ def _build(
         vantage=vantage,
         unmeasured=case.unmeasured.kind if case.unmeasured is not None else None,
         connections=len(case.experiment.connections),
+        trials=trials,
     )
 
 

@@ -4,8 +4,9 @@ A record is the target's input fields, written back out as read (less what an ea
 measurement wrote, :data:`schema.MEASURED_FIELDS`), plus PATHspider's ``conditions``,
 ``flow_results``, ``time`` {``from``, ``to``}, ``sip``, ``sip_public``, ``path`` and
 ``missed_flows``, plus ours: ``experiment``, ``nodeid``, ``outcome``
-(passed|failed|skipped|error), ``reason``, ``vantage`` (where it was measured from) and, for a
-target never contacted, ``unmeasured``.
+(passed|failed|skipped|error), ``reason``, ``vantage`` (where it was measured from), for a
+target never contacted ``unmeasured`` and, for one measured in several trials, ``trials``
+(each trial's ``conditions``, ``time`` and ``flow_results``).
 Records are plain builtin types all the way down, because under pytest-xdist they travel
 from workers to the controller, which alone writes them.
 """
@@ -74,11 +75,14 @@ def build_record(
     vantage: str,
     unmeasured: str | None = None,
     connections: int | None = None,
+    trials: Sequence[Record] = (),
 ) -> Record:
     """Assemble a record; ``time`` spans the first start to the last stop of the flows.
 
     ``connections``: how many the experiment has (``missed_flows`` counts those without a
-    result; None: as many as there are flows).
+    result; None: as many as there are flows). ``trials``: the entries of a target measured
+    in several trials (:func:`trial_entry`); ``flows`` are then the first trial's, and
+    ``time`` spans every trial.
     """
     record: Record = {
         name: to_builtin(value)
@@ -87,11 +91,14 @@ def build_record(
     }
     record[schema.CONDITIONS] = list(conditions) if conditions is not None else []
     record[schema.FLOW_RESULTS] = [_pathspider_flow(flow) for flow in flows]
-    if flows:
-        record[schema.TIME] = {
-            "from": min(str(f["spdr_start"]) for f in flows),
-            "to": max(str(f["spdr_stop"]) for f in flows),
-        }
+    times = [time for trial in trials if isinstance(time := trial.get(schema.TIME), Mapping)]
+    span = _flow_span(flows)
+    if times:  # PATHspider's UTC text sorts as the times do
+        span = {"from": min(t["from"] for t in times), "to": max(t["to"] for t in times)}
+    if span is not None:
+        record[schema.TIME] = span
+    if trials:
+        record[schema.TRIALS] = list(trials)
     sip = source_address(flows)
     record[schema.SIP] = sip
     # PATHspider asks a web service for it; pytest-spider contacts nothing but the targets.
@@ -107,6 +114,27 @@ def build_record(
     if unmeasured is not None:
         record[schema.UNMEASURED] = unmeasured
     return record
+
+
+def trial_entry(conditions: Sequence[str], flows: Sequence[FlowResult]) -> Record:
+    """One trial of a record's ``trials``: its own ``conditions``, ``time`` and
+    ``flow_results``, written as a record's are."""
+    entry: Record = {schema.CONDITIONS: list(conditions)}
+    span = _flow_span(flows)
+    if span is not None:
+        entry[schema.TIME] = span
+    entry[schema.FLOW_RESULTS] = [_pathspider_flow(flow) for flow in flows]
+    return entry
+
+
+def _flow_span(flows: Sequence[FlowResult]) -> dict[str, str] | None:
+    """``{from, to}``: the first start to the last stop of the flows (None without flows)."""
+    if not flows:
+        return None
+    return {
+        "from": min(str(f["spdr_start"]) for f in flows),
+        "to": max(str(f["spdr_stop"]) for f in flows),
+    }
 
 
 def _pathspider_flow(flow: FlowResult) -> dict[str, Any]:

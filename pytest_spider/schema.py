@@ -2,8 +2,9 @@
 
 A record is one PATHspider-compatible result per target x experiment: the target's input
 fields as read, PATHspider's ``conditions``, ``flow_results`` and ``time``, plus pytest-spider's
-``experiment``, ``nodeid``, ``outcome``, ``reason``, ``vantage`` and, for targets that were
-never contacted, ``unmeasured`` (why). Everything that reads or writes records takes the
+``experiment``, ``nodeid``, ``outcome``, ``reason``, ``vantage``, for targets that were
+never contacted ``unmeasured`` (why) and, measured with ``--spider-trials`` above 1,
+``trials``. Everything that reads or writes records takes the
 field names, the connection states, the record key and condition-glob matching from here, so
 the plugin and ``report``/``diff`` cannot disagree about what a record says. PATHspider's own
 output lacks our fields; the readers below fill the gaps.
@@ -64,6 +65,10 @@ EMITTED_BY: Final = "emitted_by"
 #: it maps to (PATHspider asks a web service; pytest-spider contacts nothing but the targets
 #: and leaves it null), the path ``[sip, (sip_public), (AS of the target), dip]``, and how
 #: many of the experiment's connections gave no result (PATHspider: flows its observer missed).
+#: With ``--spider-trials`` above 1: one entry per trial, in order, each with its own
+#: ``conditions``, ``time`` and ``flow_results`` (the record's own ``conditions`` are then the
+#: super-conditions: those every trial had, and one of the trials conditions below).
+TRIALS: Final = "trials"
 SIP: Final = "sip"
 SIP_PUBLIC: Final = "sip_public"
 PATH: Final = "path"
@@ -76,6 +81,7 @@ MEASURED_FIELDS: Final = frozenset(
         CONDITIONS,
         FLOW_RESULTS,
         TIME,
+        TRIALS,
         SIP,
         SIP_PUBLIC,
         "sip_asn",
@@ -120,6 +126,30 @@ UNKNOWN_OUTCOME: Final = "unknown"
 UNKNOWN_EXPERIMENT: Final = "unknown"
 #: Where a campaign ran from when nothing else says (one process, no ``--spider-vantage``).
 DEFAULT_VANTAGE: Final = "local"
+
+
+#: What a record measured in several trials says of them: ``<experiment>.trials.consistent``
+#: (every trial had the same conditions) or ``<experiment>.trials.inconsistent``.
+TRIALS_CONSISTENT: Final = "trials.consistent"
+TRIALS_INCONSISTENT: Final = "trials.inconsistent"
+
+
+def trials_condition(experiment: str, consistent: bool) -> str:
+    """The condition saying whether ``experiment``'s trials of a target agreed."""
+    return f"{experiment}.{TRIALS_CONSISTENT if consistent else TRIALS_INCONSISTENT}"
+
+
+def trials_of(record: Record) -> list[Mapping[str, Any]]:
+    """The record's trials (empty for a record measured once, or PATHspider output)."""
+    trials = record.get(TRIALS)
+    if not isinstance(trials, list):
+        return []
+    return [trial for trial in trials if isinstance(trial, Mapping)]
+
+
+def is_inconsistent(record: Record) -> bool:
+    """The record's trials disagreed (its conditions say ``*.trials.inconsistent``)."""
+    return any(str(c).endswith("." + TRIALS_INCONSISTENT) for c in conditions_of(record))
 
 
 #: The verdict globs when none are given: a broken path fails, an unreachable target skips.

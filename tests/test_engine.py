@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
 import pytest
 
-from pytest_spider.engine import Engine, Task
+from pytest_spider.engine import Engine, Later, Task
 
 
 def _task(key: int, seconds: float = 0.0, consumers: int = 1) -> Task[int]:
@@ -203,3 +204,61 @@ def test_stuck_threads_are_bounded_and_what_cannot_run_fails() -> None:
     assert engine.threads <= 2 + 3
     release.set()
     engine.close()
+
+
+class _Steps:
+    """A task in ``steps`` runs: each but the last asks to run again ``gap`` s later."""
+
+    def __init__(self, key: int, steps: int, gap: float, log: list[tuple[int, float]]) -> None:
+        self.key, self.left, self.gap, self.log = key, steps, gap, log
+
+    def __call__(self) -> int | Later:
+        self.log.append((self.key, time.monotonic()))
+        self.left -= 1
+        return Later(time.monotonic() + self.gap) if self.left else self.key * 10
+
+
+def test_a_task_that_asks_to_run_later_runs_again_not_before_then() -> None:
+    log: list[tuple[int, float]] = []
+    engine: Engine[int] = Engine(concurrency=2, lookahead=10, hang_after=5)
+    engine.plan([Task(0, _Steps(0, 3, 0.2, log))])
+    outcome = engine.take(0)
+    assert outcome.value == 0
+    starts = [at for _, at in log]
+    assert len(starts) == 3
+    assert all(later - earlier >= 0.2 for earlier, later in itertools.pairwise(starts))
+    # Its time is what its runs took, not the waits between them.
+    assert outcome.seconds is not None and outcome.seconds < 0.2
+    # Announced once, when it is done, not after each run.
+    assert engine.finished(timeout=0.5) == [0]
+    assert engine.finished(timeout=0) == []
+    engine.close()
+
+
+def test_a_waiting_task_holds_no_thread_and_the_engine_runs_ahead() -> None:
+    """One thread: while the first tasks wait for their next run, the others are run."""
+    log: list[tuple[int, float]] = []
+    engine: Engine[int] = Engine(concurrency=1, lookahead=10, hang_after=5)
+    engine.plan([Task(k, _Steps(k, 2, 0.3, log)) for k in range(5)])
+    assert [engine.take(k).value for k in range(5)] == [k * 10 for k in range(5)]
+    assert engine.threads == 1
+    # Every task's first run came before any task's second: no task ran twice in a row.
+    assert [key for key, _ in log[:5]] == list(range(5))
+    assert sorted(key for key, _ in log[5:]) == list(range(5))
+    assert engine.held == 0 and engine.in_flight == 0
+    engine.close()
+
+
+def test_closing_drops_what_waits_to_run_again() -> None:
+    log: list[tuple[int, float]] = []
+    engine: Engine[int] = Engine(concurrency=1, lookahead=10, hang_after=5)
+    engine.plan([Task(0, _Steps(0, 2, 30, log))])
+    deadline = time.monotonic() + 5
+    while not log and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    waiter = engine._later_thread
+    assert len(log) == 1 and waiter is not None and waiter.is_alive()
+    engine.close()
+    waiter.join(timeout=2)
+    assert not waiter.is_alive() and len(log) == 1

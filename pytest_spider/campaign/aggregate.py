@@ -1,8 +1,8 @@
 """One streaming pass over a campaign's records into counters and fixed-size histograms.
 
-Nothing per record is kept except a 64-bit hash per target (to count distinct targets), so a
-report of 10^6 records fits in memory; groups (AS, country) grow with the number of distinct
-groups, not of records.
+Nothing per record is kept except a 64-bit hash per target (to count distinct targets) and
+the first :data:`INCONSISTENT_ROWS` targets whose trials disagreed, so a report of 10^6 records
+fits in memory; groups (AS, country) grow with the number of distinct groups, not of records.
 """
 
 from __future__ import annotations
@@ -16,14 +16,19 @@ from typing import Any, Final
 from pytest_spider.campaign.histogram import LogHistogram
 from pytest_spider.schema import (
     ConnState,
+    Key,
     Record,
     conditions_of,
+    is_inconsistent,
     is_measured,
     key_of,
+    outcome_of,
     parse_time,
     state_word,
+    trials_of,
 )
 from pytest_spider.tally import Tally
+from pytest_spider.trials import describe
 
 #: The two sides of an A/B measurement: config 0, and every other config.
 BASELINE: Final = "baseline"
@@ -38,6 +43,13 @@ DIMENSIONS: Final = (VANTAGE, AS, COUNTRY)
 #: The group that collects everything past the top N.
 OTHER: Final = "other"
 NO_CONDITION: Final = "(none)"
+
+#: How a record measured in several trials came out, and what a record of one trial is.
+CONSISTENT: Final = "consistent"
+INCONSISTENT: Final = "inconsistent"
+ONE_TRIAL: Final = "one trial"
+#: Inconsistent targets kept by name for the report; the rest are counted.
+INCONSISTENT_ROWS: Final = 500
 
 
 def _error_class(flow: Mapping[str, Any]) -> str:
@@ -87,6 +99,15 @@ class GroupShares:
     counts: Counter[str]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class InconsistentRow:
+    """A target whose trials disagreed: who, what its trials saw, and its verdict."""
+
+    key: Key
+    trials: str
+    outcome: str
+
+
 @dataclasses.dataclass
 class Summary:
     """Everything the report shows, counted over all records.
@@ -104,6 +125,15 @@ class Summary:
     times: dict[tuple[str, str], LogHistogram] = dataclasses.field(default_factory=dict)
     #: (experiment, side, error class) -> failed connections.
     errors: Counter[tuple[str, str, str]] = dataclasses.field(default_factory=Counter)
+    #: (experiment, consistent|inconsistent|one trial) -> measured records.
+    consistency: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
+    #: (experiment, condition) -> inconsistent records in which the condition held in some
+    #: trials but not in every one: what flapped.
+    flapping: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
+    #: Trials measured per experiment (a record of one trial counts one).
+    trial_runs: Counter[str] = dataclasses.field(default_factory=Counter)
+    #: The first :data:`INCONSISTENT_ROWS` inconsistent records.
+    inconsistent: list[InconsistentRow] = dataclasses.field(default_factory=list)
     first: datetime | None = None
     last: datetime | None = None
     campaigns: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -168,6 +198,29 @@ class Summary:
                 self.groups[dimension][group, experiment, top] += 1
         for index, flow in enumerate(record.get("flow_results") or ()):
             self._add_flow(experiment, flow, index)
+        self._add_trials(experiment, key, record)
+
+    def _add_trials(self, experiment: str, key: Key, record: Record) -> None:
+        trials = trials_of(record)
+        self.trial_runs[experiment] += max(len(trials), 1)
+        if not trials:
+            self.consistency[experiment, ONE_TRIAL] += 1
+            return
+        if not is_inconsistent(record):
+            self.consistency[experiment, CONSISTENT] += 1
+            return
+        self.consistency[experiment, INCONSISTENT] += 1
+        sets = [frozenset(conditions_of(trial)) for trial in trials]
+        for condition in frozenset.union(*sets) - frozenset.intersection(*sets):
+            self.flapping[experiment, condition] += 1
+        if len(self.inconsistent) < INCONSISTENT_ROWS:
+            row = InconsistentRow(key, describe(record) or "", outcome_of(record))
+            self.inconsistent.append(row)
+
+    @property
+    def has_trials(self) -> bool:
+        """Some record was measured in several trials."""
+        return any(kind != ONE_TRIAL for _, kind in self.consistency)
 
     def _add_flow(self, experiment: str, flow: Mapping[str, Any], index: int) -> None:
         config = flow.get("config", index)

@@ -5,6 +5,12 @@ and the baseline's record for the same target x experiment had none that did. Th
 held as packed key -> frozenset of interned conditions, with equal sets shared, so 10^6
 records cost a string and a dict slot each.
 
+Records measured in several trials (``--spider-trials``) are compared by their conditions, the
+super-conditions: a target that turned inconsistent shows as changed (and as a regression if a
+fail glob matches ``*.trials.inconsistent``). ``<experiment>.trials.consistent`` alone makes no
+change: it only says the other conditions held every time, so a consistent record of several
+trials and a record of one trial with the same other conditions are unchanged.
+
 Two things besides regressions can fail a gate, each by default and each with a policy to
 allow it (:meth:`Comparison.gate_failures`): targets that *vanished* (measured in the old
 campaign, not in the new), and *duplicates* (one target x experiment x vantage measured more
@@ -24,6 +30,7 @@ from typing import Any, Final
 from pytest_spider.campaign.load import RecordStream
 from pytest_spider.schema import (
     DEFAULT_FAIL_ON,
+    TRIALS_CONSISTENT,
     Key,
     Record,
     conditions_of,
@@ -293,12 +300,26 @@ def diff_baselines(
         elif old_fail:
             kind = IMPROVEMENT
         else:
-            kind = UNCHANGED if old_conditions == new_conditions else CHANGED
+            kind = UNCHANGED if _same(old_conditions, new_conditions) else CHANGED
         comparison._add(kind, packed, old_conditions, new_conditions)
     for packed, old_conditions in old._conditions.items():
         if packed not in new._conditions:
             comparison._add(VANISHED, packed, old_conditions, None)
     return comparison
+
+
+def _same(old: Conditions, new: Conditions) -> bool:
+    """The same conditions, whether or not a side says its trials were consistent."""
+    if old == new:
+        return True
+    return _beyond_consistency(old) == _beyond_consistency(new)
+
+
+_CONSISTENT_SUFFIX: Final = "." + TRIALS_CONSISTENT
+
+
+def _beyond_consistency(conditions: Conditions) -> Conditions:
+    return frozenset(c for c in conditions if not c.endswith(_CONSISTENT_SUFFIX))
 
 
 def compare(old: Iterable[Record], new: Iterable[Record], fail_globs: Sequence[str]) -> Comparison:

@@ -17,9 +17,12 @@ from typing import Any, Final
 from pytest_spider.campaign import charts
 from pytest_spider.campaign.aggregate import (
     AS,
+    CONSISTENT,
     COUNTRY,
     DIMENSIONS,
+    INCONSISTENT,
     NO_CONDITION,
+    ONE_TRIAL,
     VANTAGE,
     Summary,
 )
@@ -301,7 +304,7 @@ def family_colours(categories: Iterable[str]) -> dict[str, str]:
 def _negative_last(value: str) -> tuple[bool, str]:
     """``success`` before ``failed``, ``received`` before ``not_received``: the full shade of a
     family's hue goes to what it hopes for."""
-    negative = value in ("failed", "none", "stripped", "changed", "ce", "timeout")
+    negative = value in ("failed", "none", "stripped", "changed", "ce", "timeout", "inconsistent")
     return negative or value.startswith(("not_", "un", "no_")), value
 
 
@@ -334,6 +337,79 @@ def _conditions_section(summary: Summary) -> str:
     table = _table("conditions", ["experiment", "condition", "records", "share"], rows)
     chart = charts.share_bars(panels, colours=_panel_colours(panels))
     return f'<div class="chart">{chart}</div>\n{table}'
+
+
+#: Trial consistency in the colours of connectivity: agreeing trials are good news.
+_CONSISTENCY_COLOURS: Final = {
+    CONSISTENT: "#43a047",
+    INCONSISTENT: "#fb8c00",
+    ONE_TRIAL: "#9e9e9e",
+}
+
+
+def _trials_section(summary: Summary) -> str:
+    """Targets measured in several trials: how many agreed, what flapped, and which."""
+    experiments = sorted({experiment for experiment, _ in summary.consistency})
+    bars: list[charts.Bar] = []
+    rows: list[list[Cell]] = []
+    for experiment in experiments:
+        counts = Counter(
+            {kind: n for (exp, kind), n in summary.consistency.items() if exp == experiment}
+        )
+        total = counts.total()
+        bars.append(charts.Bar(experiment, total, counts))
+        several = counts[CONSISTENT] + counts[INCONSISTENT]
+        rows.append(
+            [
+                experiment,
+                summary.trial_runs[experiment],
+                total,
+                counts[CONSISTENT],
+                counts[INCONSISTENT],
+                _pct(counts[INCONSISTENT], several),
+            ]
+        )
+    chart = charts.share_bars(
+        [charts.Panel("targets by whether their trials agreed", bars)],
+        xlabel="share of measured records (%)",
+        colours=_CONSISTENCY_COLOURS,
+    )
+    headers = [
+        "experiment",
+        "trials",
+        "records",
+        "consistent",
+        "inconsistent",
+        "inconsistent share",
+    ]
+    parts = [f'<div class="chart">{chart}</div>', _table("trials", headers, rows)]
+    flapping: list[list[Cell]] = [
+        [experiment, condition, count]
+        for (experiment, condition), count in sorted(summary.flapping.items())
+    ]
+    if flapping:
+        parts.append(
+            "<h3>What flapped</h3>\n"
+            '<p class="note">Conditions that held in some trials of a target but not in all, '
+            "counted over inconsistent targets.</p>\n"
+            + _table("trials-flapping", ["experiment", "condition", "targets"], flapping)
+        )
+    shown = summary.inconsistent
+    if shown:
+        cells: list[list[Cell]] = [
+            [row.key.experiment, row.key.target_label(), row.key.vantage, row.trials, row.outcome]
+            for row in shown
+        ]
+        headers = ["experiment", "target", "vantage", "trials saw", "outcome"]
+        content = _table("trials-inconsistent", headers, cells)
+        inconsistent = sum(
+            n for (_, kind), n in summary.consistency.items() if kind == INCONSISTENT
+        )
+        if inconsistent > len(shown):
+            content += f'<p class="note">{inconsistent - len(shown):,} more not shown.</p>'
+        title = f"<h3>Inconsistent targets ({inconsistent:,})</h3>"
+        parts.append(_folded(title, content, is_open=True))
+    return "\n".join(parts)
 
 
 def _by_category(counts: Counter[str]) -> Counter[str]:
@@ -467,6 +543,18 @@ def render(
         '<p class="note">Share of measured records (targets never measured left out) '
         "carrying each condition; '(none)': records without a condition of that kind.</p>",
         _conditions_section(summary),
+        *(
+            [
+                "<h2>Trials</h2>",
+                '<p class="note">Targets measured more than once (--spider-trials): their '
+                "conditions are those every trial had; consistent if every trial had the same. "
+                "An inconsistent target is not failed unless a fail glob matches "
+                "*.trials.inconsistent.</p>",
+                _trials_section(summary),
+            ]
+            if summary.has_trials
+            else []
+        ),
         *(_split_section(summary, dimension, top) for dimension in DIMENSIONS),
         "<h2>Connection times</h2>",
         '<p class="note">spdr_stop - spdr_start of each successful connection: baseline '

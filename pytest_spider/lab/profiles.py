@@ -43,6 +43,9 @@ PROFILES: Final[Mapping[str, tuple[str, ...]]] = {
     ),
     "mss_inflate": ("tcp flags & (syn | ack) == syn | ack @th,160,16 0x0204 @th,176,16 set 9000",),
     "mss_strip": ("tcp flags & (syn | ack) == syn | ack reset tcp option maxseg",),
+    # Random loss, each packet on its own, either way: a third of them (repeated trials of a
+    # target through it disagree; see tests/lab/truth_table.toml).
+    "lossy": ("numgen random mod 100 < 33 drop",),
 }
 
 

@@ -1,7 +1,8 @@
 """Records into JUnit XML (``--junitxml``), valid for the chosen junit_family.
 
 Every testcase gets a ``<system-out>`` with its conditions and each connection's state and
-error, in both families: the xunit2 schema (pytest's default family) allows ``system-out`` in
+error (and, measured in several trials, whether they agreed and each trial's conditions), in
+both families: the xunit2 schema (pytest's default family) allows ``system-out`` in
 a testcase, and CI viewers show it for passing testcases too. It is written whatever
 ``junit_logging`` says: that setting chooses which *captured output* goes to the XML, and a
 record is the test's result, not captured output. With ``junit_family=xunit1`` or ``legacy``
@@ -28,8 +29,16 @@ SYSTEM_OUT = "system-out"
 
 
 def properties(record: Record) -> list[tuple[str, str]]:
-    """Flat name/value pairs: the conditions, then each connection's state and error."""
+    """Flat name/value pairs: the conditions, the trials, then each connection's state and
+    error."""
     props = [("spider.conditions", " ".join(schema.conditions_of(record)))]
+    trials = schema.trials_of(record)
+    if trials:
+        props.append(("spider.trials", _consistency(record, len(trials))))
+        props += [
+            (f"spider.trial.{number}.conditions", " ".join(schema.conditions_of(trial)))
+            for number, trial in enumerate(trials, 1)
+        ]
     for flow in record.get(schema.FLOW_RESULTS) or ():
         prefix = f"spider.{flow.get('conn', flow.get('config'))}"
         props.append((f"{prefix}.state", schema.state_word(flow.get("spdr_state"))))
@@ -41,6 +50,14 @@ def properties(record: Record) -> list[tuple[str, str]]:
 def text(record: Record) -> str:
     """The record as a few lines people read in a CI viewer."""
     lines = [f"conditions: {' '.join(schema.conditions_of(record)) or '(none)'}"]
+    trials = schema.trials_of(record)
+    if trials:
+        lines.append(f"trials: {_consistency(record, len(trials))}")
+        lines += [
+            f"trial {number}: {' '.join(schema.conditions_of(trial)) or '(none)'}"
+            for number, trial in enumerate(trials, 1)
+        ]
+        lines.append("connections of trial 1:")
     for flow in record.get(schema.FLOW_RESULTS) or ():
         line = f"{flow.get('conn', flow.get('config'))}: "
         line += schema.state_word(flow.get("spdr_state"))
@@ -52,6 +69,11 @@ def text(record: Record) -> str:
         lines.append(f"unmeasured: {unmeasured} ({record.get(schema.REASON)})")
     lines.append(f"outcome: {schema.outcome_of(record)}")
     return "\n".join(lines) + "\n"
+
+
+def _consistency(record: Record, trials: int) -> str:
+    """``3, inconsistent``: how many trials, and whether they agreed."""
+    return f"{trials}, {'inconsistent' if schema.is_inconsistent(record) else 'consistent'}"
 
 
 def add_record(config: pytest.Config, report: pytest.TestReport, record: Record) -> None:

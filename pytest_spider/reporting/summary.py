@@ -1,5 +1,6 @@
 """The terminal summary: per experiment (and vantage), outcomes and how many targets ended in
-each condition, counted with the same :class:`~pytest_spider.tally.Tally` the HTML report uses.
+each condition, counted with the same :class:`~pytest_spider.tally.Tally` the HTML report uses;
+then the targets whose trials disagreed (``--spider-trials``), the first few by name.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from typing import Any
 from pytest_spider import schema
 from pytest_spider.schema import Record
 from pytest_spider.tally import Group, Tally
+from pytest_spider.trials import describe
+
+#: Inconsistent targets named in the summary; the rest are counted.
+INCONSISTENT_SHOWN = 10
 
 
 def heading(group: Group) -> str:
@@ -26,10 +31,22 @@ class Summary:
         self.tally = Tally()
         #: Targets whose record the experiment dropped (CONN_DISCARD), per group.
         self.discarded: collections.Counter[Group] = collections.Counter()
+        #: Targets whose trials disagreed: how many, and the first few as summary lines.
+        self.inconsistent = 0
+        self.inconsistent_shown: list[str] = []
 
     def add(self, record: Record, emitted: bool = False) -> None:
         """Count one record (``emitted``: handed out by an experiment besides its own)."""
         self.tally.add(record, emitted)
+        if not emitted and schema.is_inconsistent(record):
+            self.inconsistent += 1
+            if len(self.inconsistent_shown) < INCONSISTENT_SHOWN:
+                key = schema.key_of(record)
+                where = heading((key.experiment, key.vantage))
+                self.inconsistent_shown.append(
+                    f"  {where} {key.target_label()}: {describe(record)} "
+                    f"({schema.outcome_of(record)})"
+                )
 
     def add_discarded(self, experiment: str, vantage: str) -> None:
         """Count a target whose record the experiment dropped."""
@@ -57,6 +74,12 @@ class Summary:
             width = max((len(c) for c in conditions), default=0)
             for condition in sorted(conditions):
                 yield f"  {condition:<{width}}  {conditions[condition]:>8}"
+        if self.inconsistent:
+            yield f"inconsistent across trials: {self.inconsistent} target(s)"
+            yield from self.inconsistent_shown
+            left = self.inconsistent - len(self.inconsistent_shown)
+            if left:
+                yield f"  ... and {left} more"
 
     def counts(self) -> dict[str, Any]:
         """Outcomes and conditions per group, for the campaign's metadata."""
@@ -65,6 +88,7 @@ class Summary:
             "excluded": self.tally.unmeasured[schema.EXCLUDED],
             "unaddressed": self.tally.unmeasured[schema.NO_ADDRESS],
             "discarded": self.discarded.total(),
+            "inconsistent": self.inconsistent,
             "outcomes": {heading(g): dict(self.outcomes(g)) for g in groups},
             "conditions": {heading(g): dict(self.tally.conditions_of(g)) for g in groups},
         }

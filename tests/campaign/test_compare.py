@@ -153,3 +153,26 @@ def test_nothing_to_compare() -> None:
     assert result.format_table() == (
         "compared with fail globs *.connectivity.broken: nothing to compare"
     )
+
+
+def test_trial_consistency_alone_is_no_change_but_inconsistency_is() -> None:
+    consistent = "h2.trials.consistent"
+    old = [
+        record("198.18.0.1", WORKS),
+        record("198.18.0.2", WORKS),
+        record("198.18.0.3", WORKS),
+        record("198.18.0.4", [*WORKS, consistent]),
+    ]
+    new = [
+        record("198.18.0.1", [*WORKS, consistent]),  # the same, held in every trial
+        record("198.18.0.2", ["h2.trials.inconsistent"]),  # flaky now
+        record("198.18.0.3", ["h2.connectivity.transient", consistent]),  # something else
+        record("198.18.0.4", WORKS),
+    ]
+    result = compare(old, new, DEFAULT_FAIL_GLOBS)
+    assert result.counts["unchanged"] == 2
+    changed = sorted(row.key.dip or "" for row in result.rows["changed"])
+    assert changed == ["198.18.0.2", "198.18.0.3"]
+    # Flakiness fails a gate that asks for it.
+    gated = compare(old, new, ["*.trials.inconsistent"])
+    assert [row.key.dip for row in gated.rows["regression"]] == ["198.18.0.2"]

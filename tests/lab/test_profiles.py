@@ -97,6 +97,14 @@ def test_slow_limits_rate(spider_lab: Lab) -> None:
     assert arrived("slow") < 200
 
 
+@FAMILIES
+def test_lossy_drops_a_random_share_of_packets(spider_lab: Lab, family: int) -> None:
+    arrived = len(probes.udp(spider_lab, addr(spider_lab, "lossy", family), 0, count=200))
+    # A third of 200 lost: about 134 arrive (binomial, standard deviation 6.7); each bound is
+    # more than 7 deviations away, and a path that drops all or nothing is far outside.
+    assert 85 <= arrived <= 180
+
+
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_set_profile_changes_the_path_live(spider_lab: Lab, profile: str) -> None:
     """Every profile loads into nftables; switching ``alive`` to ``blackhole`` and back acts."""

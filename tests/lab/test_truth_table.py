@@ -3,7 +3,8 @@ must report exactly what ``truth_table.toml`` says each path profile gives, over
 
 A row may add conditions for one family only (``conditions_v4``, ``conditions_v6``: an MSS
 differs between them) and may ask for a server that does not negotiate ECN (``server_ecn =
-false``: its own block, ``<profile>_ecn_off``, in ``Lab(ecn_off_blocks=...)``).
+false``: its own block, ``<profile>_ecn_off``, in ``Lab(ecn_off_blocks=...)``). A run may
+measure in several trials (``trials``, ``trial_gap``): its records must then hold that many.
 
 All runs happen once, in one lab, in a module fixture (xdist workers share the first one's
 records); each parametrized case then looks up the records of its target.
@@ -67,11 +68,16 @@ class Case:
         """The run measuring it: names runs go once per DNS server (block and family)."""
         return f"{self.run}-{self.profile}-v{self.family}" if self.by_name else self.run
 
+    @property
+    def trials(self) -> int:
+        """Trials per target of its run (1: measured once, records without ``trials``)."""
+        return int(self.settings.get("trials", 1))
+
     def expected(self) -> dict[str, Any]:
         conditions = sorted(self.conditions)
         if self.by_name:
             return {"conditions": conditions, "addresses": sorted(self.addresses or ())}
-        return {"conditions": conditions, "records": 1}
+        return {"conditions": conditions, "records": 1, "trials": [self.trials]}
 
     def seen(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         conditions = sorted(c for record in records for c in record["conditions"])
@@ -79,7 +85,8 @@ class Case:
             # A name that gave no address keeps its own record, which has none.
             addresses = sorted(r["dip"] for r in records if r["dip"] is not None)
             return {"conditions": conditions, "addresses": addresses}
-        return {"conditions": conditions, "records": len(records)}
+        trials = [len(r["trials"]) if r["trials"] is not None else 1 for r in records]
+        return {"conditions": conditions, "records": len(records), "trials": trials}
 
 
 def load_cases() -> list[Case]:
@@ -121,6 +128,10 @@ def campaigns(services: LabServices) -> list[Campaign]:
         else:
             targets = [services.target(c.block, c.family, c.service, case=c.id) for c in cases]
         settings = first.settings
+        if "trials" in settings:
+            options.append(f"--spider-trials={settings['trials']}")
+        if "trial_gap" in settings:
+            options.append(f"--spider-trial-gap={settings['trial_gap']}")
         out.append(
             Campaign(
                 name=name,
@@ -162,13 +173,16 @@ def measure(folder: Path) -> dict[str, Any]:
 
 
 def _slim(record: dict[str, Any]) -> dict[str, Any]:
-    """What a case compares and shows: conditions, address, outcome, each connection's end."""
+    """What a case compares and shows: conditions, address, outcome, each connection's end,
+    and each trial's conditions where it was measured in several."""
     flows = [
         f"{f['conn']}: state {f['spdr_state']} {f.get('error_class')} {f.get('error')}"
         for f in record.get("flow_results", [])
     ]
     keep = ("conditions", "dip", "outcome", "reason")
-    return {**{k: record.get(k) for k in keep}, "flows": flows}
+    trials = record.get("trials")
+    shown = [t["conditions"] for t in trials] if isinstance(trials, list) else None
+    return {**{k: record.get(k) for k in keep}, "flows": flows, "trials": shown}
 
 
 def once_per_test_run(

@@ -138,6 +138,14 @@ def test_options_are_documented_in_their_own_help_group(pytester: pytest.Pyteste
         ("--spider-concurrency=1000000000", "--spider-concurrency: must be at most 10000"),
         ("--spider-lookahead=1e3", "--spider-lookahead: not a number: '1e3'"),
         ("--spider-max-body=99999999999", "--spider-max-body: must be at most 1073741824"),
+        ("--spider-trials=0", "--spider-trials: must be at least 1"),
+        ("--spider-trials=101", "--spider-trials: must be at most 100"),
+        ("--spider-trials=2.5", "--spider-trials: not a number: '2.5'"),
+        ("--spider-trial-gap=-1", "--spider-trial-gap: must be at least 0"),
+        ("--spider-trial-gap=nan", "--spider-trial-gap: must be a finite number, not 'nan'"),
+        ("--spider-trial-gap=inf", "--spider-trial-gap: must be a finite number, not 'inf'"),
+        ("--spider-trial-gap=1e9", "--spider-trial-gap: must be at most 86400"),
+        ("--spider-trial-gap=soon", "--spider-trial-gap: not a number: 'soon'"),
         (
             "--spider-dns-server=ns.example.org",
             "--spider-dns-server: DNS server 'ns.example.org' is not an IP address "
