@@ -110,9 +110,14 @@ def _bounded(behaviour: Behaviour) -> Behaviour:
     return handle
 
 
-async def serve(lifetime: float) -> None:
-    """Serve every behaviour until the parent process is gone or ``lifetime`` has passed."""
-    parent = os.getppid()
+async def serve(lifetime: float, parent: int | None = None) -> None:
+    """Serve every behaviour until the parent process is gone or ``lifetime`` has passed.
+
+    ``parent`` is the process that started the server, as that process knew it: a server
+    that reads its parent only once Python is up would, started by a parent that died in
+    between, take its new parent for its own and serve for its whole lifetime.
+    """
+    parent = os.getppid() if parent is None else parent
     servers = [
         await asyncio.start_server(
             _bounded(behaviour), host=["0.0.0.0", "::"], port=PORTS[name], reuse_address=True
@@ -129,10 +134,16 @@ async def serve(lifetime: float) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: ``python -m pytest_spider.lab.hostile [--lifetime SECONDS]``."""
+    """Command line: ``python -m pytest_spider.lab.hostile [--lifetime S] [--parent PID]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--lifetime", type=float, default=3600.0, help="seconds to run at most")
-    asyncio.run(serve(parser.parse_args(argv).lifetime))
+    parser.add_argument(
+        "--parent",
+        type=int,
+        help="stop when this process is no longer the parent (default: the parent at start)",
+    )
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.lifetime, args.parent))
 
 
 if __name__ == "__main__":

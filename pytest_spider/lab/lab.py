@@ -392,7 +392,7 @@ class Lab:
         if server == "nginx":
             argv = nginx.configure(self.workdir, self._tls)
         else:
-            argv = [sys.executable, hostile.__file__]
+            argv = [sys.executable, hostile.__file__, "--parent", str(os.getpid())]
         with open(log_path, "wb") as log:
             proc = self.spawn_in("server", argv, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + STARTUP_TIMEOUT

@@ -79,7 +79,7 @@ def test_hostile_servers_stop_by_themselves(spider_lab: Lab) -> None:
     timed = spider_lab.spawn_in("router", [*script, "--lifetime", "0.2"])
     orphan_maker = spider_lab.spawn_in(
         "client",
-        ["sh", "-c", f'"{script[0]}" "{script[1]}" >/dev/null & echo $!; sleep 0.3'],
+        ["sh", "-c", f'"{script[0]}" "{script[1]}" --parent $$ >/dev/null & echo $!; sleep 0.3'],
         stdout=subprocess.PIPE,
         text=True,
     )
