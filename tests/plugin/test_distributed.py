@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import itertools
 from pathlib import Path
 
 import pytest
@@ -122,9 +121,11 @@ def test_rate_limit_spaces_sequence_starts(scripted: pytest.Pytester) -> None:
         datetime.datetime.fromisoformat(r["flow_results"][0]["spdr_start"])
         for r in read_records(out)
     )
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
-    # 20 per second: a start every 50 ms at the earliest (a little timer slack allowed).
-    assert min(gaps) >= 0.045
+    # 20 per second: 8 starts are scheduled 50 ms apart. A start is recorded when its thread
+    # gets going, which a busy machine may delay (two delayed starts can land closer than
+    # 50 ms), so the span of all eight is what is sure: 350 ms, less some slack.
+    span = (starts[-1] - starts[0]).total_seconds()
+    assert span >= 0.3
 
 
 def test_bad_dist_value_is_a_usage_error(scripted: pytest.Pytester) -> None:
