@@ -1,10 +1,10 @@
 """Fixtures for driving pytest-spider end to end with pytester.
 
 ``scripted`` writes an experiment whose connections do what each target's ``script`` field
-says (ok, fail, timeout, raise, exit, interrupt, hang, discard, sleep, crash_once: the
-process dies the first time, as marked by the file the target's ``marker`` field names): the
-plugin's machinery (items, engine, verdicts, records, xdist) is tested without depending on
-the network.
+says (ok, fail, timeout, raise, exit, interrupt, hang, discard, sleep, crash_once: the process
+dies the first time, as marked by the file the target's ``marker`` field names; under ``--dist
+each``, a ``script_<vantage>`` field says it for that vantage): the plugin's machinery
+(items, engine, verdicts, records, xdist) is tested without depending on the network.
 Outcomes against real servers are tested in test_h2_outcomes.py.
 """
 
@@ -45,7 +45,9 @@ def _play(job, config):
 
 
 def _step(job, config, concurrent, calls):
-    step = job.get("script", "ok,ok").split(",")[config]
+    # Under --dist each, a target's "script_<worker id>" (the vantage) wins over its "script".
+    vantage_script = job.get("script_" + os.environ.get("PYTEST_XDIST_WORKER", ""))
+    step = (vantage_script or job.get("script", "ok,ok")).split(",")[config]
     if step == "sleep":
         time.sleep(0.3)
         step = "ok"
