@@ -174,6 +174,9 @@ class RecordSink:
         """Emit records before junitxml reads the testcase's properties; then drop them from
         the report, which pytest keeps to the end of the run."""
         output = getattr(report, "spider_output", None)
+        vantage = getattr(report, "spider_vantage", None)
+        if isinstance(vantage, str) and vantage != schema.DEFAULT_VANTAGE:
+            junit.name_vantage(self.config, report, vantage)
         if output is not None:
             self.emit(report, output)
         if self.progress is not None and report.when == "teardown":

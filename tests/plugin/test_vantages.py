@@ -1,9 +1,13 @@
 """Several vantage points in one run (``--dist each``): the summary says per target whether
-the vantages agree. The scripted experiment reads a target's ``script_<vantage>`` under
---dist each, so the two vantages' paths differ as the test says, without a network."""
+the vantages agree, and each JUnit testcase says its vantage, with node ids and ``--lf`` as
+they were. The scripted experiment reads a target's ``script_<vantage>`` under --dist each,
+so the two vantages' paths differ as the test says, without a network."""
 
 from __future__ import annotations
 
+import json
+import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +94,62 @@ def test_one_vantage_prints_no_comparison(scripted: pytest.Pytester) -> None:
     targets = _targets(scripted.path)
     result = scripted.runpytest_subprocess(f"--spider-targets={targets}", "-n", "2", "experiments/")
     assert not [line for line in result.stdout.lines if line.startswith("vantages ")]
+
+
+def _testcases(path: Path) -> list[ET.Element]:
+    return list(ET.parse(path).getroot().iter("testcase"))
+
+
+@pytest.mark.parametrize("family", ["xunit2", "xunit1"])
+def test_each_junit_testcase_says_its_vantage_and_lf_reruns_by_node_id(
+    scripted: pytest.Pytester, family: str
+) -> None:
+    junit = scripted.path / "junit.xml"
+    _run(scripted, f"--junitxml={junit}", "-o", f"junit_family={family}")
+    cases = _testcases(junit)
+    names = [case.attrib["name"] for case in cases]
+    assert len(names) == len(set(names)) == len(TARGETS) * len(VANTAGES), names
+    by_name = {case.attrib["name"]: case for case in cases}
+    for i, target in enumerate(TARGETS):
+        for vantage, conditions in zip(VANTAGES, EXPECTED[target["dip"]], strict=True):
+            case = by_name[f"Scripted[{target['dip']}:80 t{i}.example] @ {vantage}"]
+            out = "".join(o.text or "" for o in case.findall("system-out"))
+            assert out.startswith(f"vantage: {vantage}\nconditions: {conditions}\n"), out
+            failed = case.find("failure") is not None
+            assert failed == conditions.endswith(".broken"), (vantage, target)
+            props = {p.attrib["name"]: p.attrib["value"] for p in case.iter("property")}
+            if family == "xunit1":
+                assert props["spider.vantage"] == vantage
+                assert props["spider.conditions"] == conditions
+            else:
+                assert not props
+    # The testcases still run as the same items: --lf runs the targets that failed anywhere,
+    # from every vantage, by their node ids.
+    lastfailed = json.loads((scripted.path / ".pytest_cache/v/cache/lastfailed").read_text())
+    assert sorted(lastfailed) == [
+        "experiments/scripted.py::Scripted[198.18.0.2:80 t1.example]",
+        "experiments/scripted.py::Scripted[198.18.0.4:80 t3.example]",
+    ]
+    rerun = scripted.path / "rerun.xml"
+    _run(scripted, "--lf", f"--junitxml={rerun}", "-o", f"junit_family={family}")
+    again = Counter(case.attrib["name"].rsplit(" @ ", 1)[1] for case in _testcases(rerun))
+    assert again == {"paris": 2, "tokyo": 2}
+    assert sorted({case.attrib["name"].rsplit(" @ ", 1)[0] for case in _testcases(rerun)}) == [
+        "Scripted[198.18.0.2:80 t1.example]",
+        "Scripted[198.18.0.4:80 t3.example]",
+    ]
+
+
+def test_a_named_vantage_names_its_testcases_in_one_process(scripted: pytest.Pytester) -> None:
+    junit = scripted.path / "junit.xml"
+    targets = _targets(scripted.path)
+    scripted.runpytest(
+        f"--spider-targets={targets}", f"--junitxml={junit}", "--spider-vantage=zurich",
+        "experiments/",
+    )  # fmt: skip
+    names = [case.attrib["name"] for case in _testcases(junit)]
+    assert len(names) == len(TARGETS)
+    assert all(name.endswith("] @ zurich") for name in names), names
+    # The default vantage (one process, none named) leaves the names as pytest writes them.
+    scripted.runpytest(f"--spider-targets={targets}", f"--junitxml={junit}", "experiments/")
+    assert all(c.attrib["name"].endswith(".example]") for c in _testcases(junit))
