@@ -38,9 +38,9 @@ class Tally:
         self.emitted: Counter[Group] = Counter()
         self.agreement = agreement
 
-    def add(self, record: Record, emitted: bool = False) -> None:
+    def add(self, record: Record, emitted: bool = False, key: schema.Key | None = None) -> None:
         """Count one record (``emitted``: handed out by an experiment, it has no outcome of its
-        own)."""
+        own; ``key``: the record's, where the caller has it already)."""
         group = (schema.experiment_of(record), schema.vantage_of(record))
         self.records += 1
         if emitted:
@@ -48,7 +48,7 @@ class Tally:
         else:
             self.outcomes[(*group, schema.outcome_of(record))] += 1
             if self.agreement is not None:
-                self.agreement.add(record)
+                self.agreement.add(record, key)
         kind = schema.unmeasured_kind(record)
         if kind is not None:
             self.unmeasured[kind] += 1

@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Final
 
+from pytest_spider.campaign.compare import format_conditions
 from pytest_spider.schema import (
     EMITTED_BY,
     Key,
@@ -76,13 +77,6 @@ def family_of(condition: str) -> str:
     """``h2.upgrade.success`` -> ``upgrade``; a condition of fewer parts is its own family."""
     parts = condition.split(".")
     return ".".join(parts[1:-1]) if len(parts) > 2 else condition
-
-
-def format_conditions(conditions: Conditions | None) -> str:
-    """Sorted and comma-joined; ``-`` where a vantage has no record."""
-    if conditions is None:
-        return "-"
-    return ",".join(sorted(conditions)) or "(none)"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -136,6 +130,8 @@ class Agreement:
     families: dict[str, Counter[str]]
     #: Records that repeated a target x experiment x vantage (the last one counts).
     duplicates: int
+    #: Where the fail globs came from, if not given (e.g. the campaign's metadata).
+    globs_from: str | None = None
 
     @property
     def compared(self) -> bool:
@@ -179,9 +175,10 @@ class Agreement:
     def lines(self, limit: int | None = None, more: str = "") -> Iterator[str]:
         """The comparison as text: counts per experiment, then the path-dependent targets
         (``limit`` per experiment; ``more`` says where the rest are)."""
+        source = f" ({self.globs_from})" if self.globs_from else ""
         yield (
-            f"vantages {', '.join(self.vantages)} compared per target "
-            f"(fail globs {', '.join(self.fail_globs)}): {self.summary_line()}"
+            f"vantages {', '.join(self.vantages)} compared per target with fail globs "
+            f"{', '.join(self.fail_globs)}{source}: {self.summary_line()}"
         )
         header = ["EXPERIMENT", "TARGETS", "SAME", "PATH-DEPENDENT", "VERDICT DIFFERS"]
         rows = [
@@ -252,11 +249,12 @@ class VantageAgreement:
         """Every vantage point measured records came from, by name."""
         return sorted(self._slots)
 
-    def add(self, record: Record) -> None:
-        """Note one record's conditions for its target, experiment and vantage."""
+    def add(self, record: Record, key: Key | None = None) -> None:
+        """Note one record's conditions for its target, experiment and vantage (``key``: the
+        record's, where the caller has it already)."""
         if record.get(EMITTED_BY) is not None or not is_measured(record):
             return
-        key = key_of(record)
+        key = key or key_of(record)
         slot = self._slots.get(key.vantage)
         if slot is None:
             slot = self._slots[key.vantage] = len(self._slots)
@@ -308,15 +306,17 @@ class VantageAgreement:
             kept.clear()
             kept.update(first)
 
-    def result(self, fail_globs: Sequence[str], limit: int | None = None) -> Agreement:
-        """Where the vantages agree, judged with ``fail_globs``; ``limit`` targets shown per
-        experiment (at most ``rows``)."""
+    def result(
+        self, fail_globs: Sequence[str], limit: int | None = None, globs_from: str | None = None
+    ) -> Agreement:
+        """Where the vantages agree, judged with ``fail_globs`` (which came from
+        ``globs_from``); ``limit`` targets shown per experiment (at most ``rows``)."""
         globs = tuple(fail_globs)
         order = self.named or tuple(sorted(self._slots))
         vantages = tuple(v for v in order if v in self._slots)
         slots = [self._slots[v] for v in vantages]
         fails = [matches_any(conditions, globs) for conditions in self._sets]
-        agreement = Agreement(vantages, globs, {}, {}, {}, {}, {}, self.duplicates)
+        agreement = Agreement(vantages, globs, {}, {}, {}, {}, {}, self.duplicates, globs_from)
         for experiment, targets in sorted(self._targets.items()):
             #: This experiment's path-dependent profiles, as the vantages see them.
             views: dict[Profile, Disagreement | None] = {}

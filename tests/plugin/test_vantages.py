@@ -61,7 +61,7 @@ def test_the_summary_keeps_path_dependent_targets_apart(scripted: pytest.Pyteste
     lines = result.stdout.lines
     start = next(i for i, line in enumerate(lines) if line.startswith("vantages paris, tokyo"))
     assert lines[start] == (
-        "vantages paris, tokyo compared per target (fail globs *.connectivity.broken): "
+        "vantages paris, tokyo compared per target with fail globs *.connectivity.broken: "
         "2 same everywhere, 2 path-dependent (1 verdict differs)"
     )
     assert lines[start + 1].split() == [
