@@ -12,8 +12,11 @@ Memory stays bounded for 10^6 records: nothing per record is kept. Per target x 
 dict slot maps a 64-bit hash of the target (dip, dp, domain) to its *profile*: which condition
 set (a small id) each vantage saw. Condition sets and profiles are few, and interned, so a
 target costs its slot and its hash whatever its conditions and however many vantages measured
-it. Names are kept only for the targets a table can show: per experiment and kind of
-disagreement (which condition sets differ), the first ``rows`` by address.
+it (88 bytes per target x experiment: 42 MiB for 10^6 records from two vantages). Names are
+kept only for the targets a table can show: per experiment and kind of disagreement (which
+condition sets differ; as few as the combinations of condition sets seen together), the first
+``rows`` by address. Two targets whose hashes collide (odds of 3 x 10^-8 among 10^6) would
+count as one.
 
 Records an experiment emitted besides its own (dnsresolv's addresses: several per target and
 vantage, told apart by no key) and records of targets never contacted are left out.
