@@ -308,4 +308,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if output is not None:
             # A plain-builtins attribute: pytest-xdist ships it to the controller.
             report.spider_output = output  # type: ignore[attr-defined]
+        # Where the item ran from, for its JUnit testcase (plain tests of an experiment
+        # module run once per target and vantage too).
+        report.spider_vantage = inputs.vantage  # type: ignore[attr-defined]
     return report

@@ -1,6 +1,7 @@
-"""Counting records: outcomes and conditions per experiment and vantage, and why targets went
-unmeasured. The live terminal summary and the offline HTML report both count with a
-:class:`Tally`, so a run's summary and its report cannot tell different stories.
+"""Counting records: outcomes and conditions per experiment and vantage, why targets went
+unmeasured, and whether the vantages agree per target. The live terminal summary and the
+offline HTML report both count with a :class:`Tally`, so a run's summary and its report cannot
+tell different stories.
 """
 
 from __future__ import annotations
@@ -9,15 +10,21 @@ from collections import Counter
 
 from pytest_spider import schema
 from pytest_spider.schema import Record
+from pytest_spider.vantages import VantageAgreement
 
 #: (experiment, vantage): the finest split of a campaign that every record has.
 Group = tuple[str, str]
 
 
 class Tally:
-    """Counts records as they come; keeps nothing per record."""
+    """Counts records as they come; keeps nothing per record.
 
-    def __init__(self) -> None:
+    ``agreement``: where to note what each vantage saw per target x experiment (a few bytes
+    per target), or None where only one vantage can occur (a live run without ``--dist
+    each``).
+    """
+
+    def __init__(self, agreement: VantageAgreement | None = None) -> None:
         self.records = 0
         #: Records per (experiment, vantage) and outcome.
         self.outcomes: Counter[tuple[str, str, str]] = Counter()
@@ -29,16 +36,19 @@ class Tally:
         self.unmeasured: Counter[str] = Counter()
         #: Records an experiment emitted besides its own (dnsresolv's addresses).
         self.emitted: Counter[Group] = Counter()
+        self.agreement = agreement
 
-    def add(self, record: Record, emitted: bool = False) -> None:
+    def add(self, record: Record, emitted: bool = False, key: schema.Key | None = None) -> None:
         """Count one record (``emitted``: handed out by an experiment, it has no outcome of its
-        own)."""
+        own; ``key``: the record's, where the caller has it already)."""
         group = (schema.experiment_of(record), schema.vantage_of(record))
         self.records += 1
         if emitted:
             self.emitted[group] += 1
         else:
             self.outcomes[(*group, schema.outcome_of(record))] += 1
+            if self.agreement is not None:
+                self.agreement.add(record, key)
         kind = schema.unmeasured_kind(record)
         if kind is not None:
             self.unmeasured[kind] += 1

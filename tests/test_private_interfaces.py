@@ -10,6 +10,8 @@ the teardown report as an extra attribute).
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
+from typing import Literal
 
 import pytest
 import xdist.newhooks
@@ -167,3 +169,26 @@ def pytest_configure(config):
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert result.parseoutcomes()["passed"] < 40
     result.stdout.fnmatch_lines(["*told to stop*"])
+
+
+@pytest.mark.parametrize("family", ["xunit2", "xunit1"])
+def test_a_testcase_keeps_the_name_junit_py_gives_it(
+    tmp_path: Path, family: Literal["xunit1", "xunit2"]
+) -> None:
+    """name_vantage renames a testcase through the reporter's record_testreport, attrs and
+    add_attribute; junitxml re-reads each report of a testcase and must keep that name."""
+    params = inspect.signature(_NodeReporter.record_testreport).parameters
+    assert list(params) == ["self", "testreport"]
+    params = inspect.signature(_NodeReporter.add_attribute).parameters
+    assert list(params) == ["self", "name", "value"]
+    xml = LogXML(str(tmp_path / "j.xml"), None, family=family)
+    location = ("experiments/h2.py", 3, "H2[198.18.0.1:80]")
+    report = pytest.TestReport("experiments/h2.py::H2[198.18.0.1:80]", location, {}, "passed",
+                               None, "teardown")  # fmt: skip
+    reporter = xml.node_reporter(report)
+    reporter.record_testreport(report)
+    assert reporter.attrs["name"] == "H2[198.18.0.1:80]"
+    reporter.add_attribute("name", reporter.attrs["name"] + " @ east")
+    xml.pytest_runtest_logreport(report)  # junitxml's own handling of the teardown report
+    [testcase] = xml.node_reporters_ordered
+    assert testcase.to_xml().attrib["name"] == "H2[198.18.0.1:80] @ east"

@@ -1,8 +1,10 @@
 """One streaming pass over a campaign's records into counters and fixed-size histograms.
 
-Nothing per record is kept except a 64-bit hash per target (to count distinct targets) and
-the first :data:`INCONSISTENT_ROWS` targets whose trials disagreed, so a report of 10^6 records
-fits in memory; groups (AS, country) grow with the number of distinct groups, not of records.
+Nothing per record is kept except a 64-bit hash per target (to count distinct targets),
+the first :data:`INCONSISTENT_ROWS` targets whose trials disagreed, and, per target x
+experiment, which condition set each vantage saw (an interned profile: whether the
+vantages agree), so a report of 10^6 records fits in memory; groups (AS, country) grow
+with the number of distinct groups, not of records.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pytest_spider.schema import (
 )
 from pytest_spider.tally import Tally
 from pytest_spider.trials import describe
+from pytest_spider.vantages import VantageAgreement
 
 #: The two sides of an A/B measurement: config 0, and every other config.
 BASELINE: Final = "baseline"
@@ -39,6 +42,9 @@ VANTAGE: Final = "vantage"
 AS: Final = "AS"
 COUNTRY: Final = "country"
 DIMENSIONS: Final = (VANTAGE, AS, COUNTRY)
+
+#: Path-dependent targets the report can list per experiment (and kind of disagreement).
+VANTAGE_ROWS: Final = 200
 
 #: The group that collects everything past the top N.
 OTHER: Final = "other"
@@ -112,11 +118,14 @@ class InconsistentRow:
 class Summary:
     """Everything the report shows, counted over all records.
 
-    Records, outcomes and conditions are counted by a :class:`~pytest_spider.tally.Tally`, as
-    the plugin's terminal summary counts them; the report adds its splits and histograms.
+    Records, outcomes and conditions, and what each vantage saw per target, are counted by a
+    :class:`~pytest_spider.tally.Tally`, as the plugin's terminal summary counts them; the
+    report adds its splits and histograms.
     """
 
-    tally: Tally = dataclasses.field(default_factory=Tally)
+    tally: Tally = dataclasses.field(
+        default_factory=lambda: Tally(VantageAgreement(rows=VANTAGE_ROWS))
+    )
     #: dimension -> (group, experiment, headline condition) -> measured records.
     groups: dict[str, Counter[tuple[str, str, str]]] = dataclasses.field(
         default_factory=lambda: {dimension: Counter() for dimension in DIMENSIONS}
@@ -179,8 +188,8 @@ class Summary:
 
     def add(self, record: Record) -> None:
         """Count one record."""
-        self.tally.add(record)
         key = key_of(record)
+        self.tally.add(record, key=key)
         experiment = key.experiment
         self._targets.add(hash((key.dip, key.dp, key.domain)))
         if not is_measured(record):

@@ -37,6 +37,18 @@ from pytest_spider.campaign.compare import (
     format_conditions,
 )
 from pytest_spider.schema import DEAD, EXCLUDED, NO_ADDRESS
+from pytest_spider.vantages import (
+    CONDITIONS_KIND,
+    INCOMPLETE,
+    ONE_VANTAGE,
+    PATH_DEPENDENT,
+    SAME,
+    TARGETS,
+    VERDICT_DIFFERS,
+    VERDICT_KIND,
+    Agreement,
+    Disagreement,
+)
 
 #: A table cell: text, a count, or (text, sort value) for formatted numbers.
 Cell = str | int | tuple[str, float]
@@ -488,6 +500,124 @@ def _outcomes_section(summary: Summary) -> str:
     return _table("outcomes", ["experiment", "outcome", "records", "share"], rows)
 
 
+#: The agreement chart's categories, in legend order, in the colours people read them by.
+_AGREEMENT_COLOURS: Final = {
+    "same everywhere": "#43a047",
+    CONDITIONS_KIND: "#fb8c00",
+    VERDICT_KIND: "#e53935",
+    "one vantage only": "#9e9e9e",
+}
+#: Rows of the agreement's longer tables; the rest is counted and left to ``diff``.
+VANTAGE_PATTERN_ROWS: Final = 200
+
+
+def _vantage_cells(row: Disagreement, *, pattern: bool = False) -> list[Cell]:
+    conditions = [format_conditions(c) for c in row.conditions]
+    if pattern:
+        return [row.experiment, row.kind, row.targets, *conditions]
+    return [row.kind, row.experiment, row.target_label(), *conditions]
+
+
+def _agreement_chart(agreement: Agreement) -> str:
+    """Per experiment, targets by whether the vantages agree; then per condition family, how
+    many of the targets compared differ in it."""
+    bars = []
+    family_bars = []
+    for experiment, counts in sorted(agreement.counts.items()):
+        dependent, verdict = counts[PATH_DEPENDENT], counts[VERDICT_DIFFERS]
+        shares = {
+            "same everywhere": counts[SAME],
+            CONDITIONS_KIND: dependent - verdict,
+            VERDICT_KIND: verdict,
+            "one vantage only": counts[ONE_VANTAGE],
+        }
+        bars.append(charts.Bar(experiment, counts[TARGETS], {k: n for k, n in shares.items() if n}))
+        compared = counts[SAME] + dependent
+        for family, differ in sorted(agreement.families[experiment].items()):
+            same = {"same everywhere": compared - differ, CONDITIONS_KIND: differ}
+            family_bars.append(charts.Bar(f"{experiment}: {family}", compared, same))
+    panels = [charts.Panel("targets x experiments: do the vantages agree?", bars)]
+    if family_bars:
+        panels.append(charts.Panel("which conditions differ (targets compared)", family_bars))
+    return charts.share_bars(panels, "share of targets (%)", _AGREEMENT_COLOURS)
+
+
+def _vantage_section(agreement: Agreement, sources: Sequence[str]) -> str:
+    vantages = agreement.vantages
+    globs = ", ".join(agreement.fail_globs)
+    parts = [
+        f'<p class="note">Every target x experiment measured from more than one of the '
+        f"vantage points {escape(', '.join(vantages))}: the same everywhere, or "
+        "path-dependent (its conditions differ between vantages); of those, whose verdict "
+        f"differs (a fail glob, {escape(globs)}, matches from some vantages and not from "
+        "others).</p>"
+    ]
+    compared = agreement.total(SAME) + agreement.total(PATH_DEPENDENT)
+    if not compared:
+        parts.append('<p class="note">No target was measured from more than one vantage.</p>')
+    else:
+        dependent = agreement.total(PATH_DEPENDENT)
+        verdict = agreement.total(VERDICT_DIFFERS)
+        parts.append(
+            f'<p class="{"bad" if verdict else "good"}">{dependent:,} path-dependent, '
+            f"{verdict:,} of them with a verdict that differs; "
+            f"{agreement.total(SAME):,} the same everywhere.</p>"
+        )
+        parts.append(f'<div class="chart">{_agreement_chart(agreement)}</div>')
+    rows: list[list[Cell]] = []
+    for experiment, counts in sorted(agreement.counts.items()):
+        both = counts[SAME] + counts[PATH_DEPENDENT]
+        rows.append(
+            [experiment, *(counts[kind] for kind in (TARGETS, SAME, PATH_DEPENDENT)),
+             counts[VERDICT_DIFFERS], counts[ONE_VANTAGE], counts[INCOMPLETE],
+             _pct(counts[PATH_DEPENDENT], both)]
+        )  # fmt: skip
+    headers = ["experiment", "targets", "same everywhere", "path-dependent", VERDICT_KIND,
+               "one vantage only", "not from every vantage", "path-dependent share"]  # fmt: skip
+    parts.append(_table("vantage-counts", headers, rows))
+    columns = [f"from {vantage}" for vantage in vantages]
+    targets = [row for experiment in sorted(agreement.targets) for row in
+               agreement.targets[experiment]]  # fmt: skip
+    if targets:
+        content = _table(
+            "vantage-targets",
+            ["kind", "experiment", "target", *columns],
+            [_vantage_cells(row) for row in targets],
+        )
+        hidden = agreement.total(PATH_DEPENDENT) - len(targets)
+        if hidden > 0:
+            files = " ".join(sources)
+            content += (
+                f'<p class="note">{hidden:,} more not shown; <code>python -m pytest_spider '
+                f"diff --across-vantages {escape(files)}</code> lists them all.</p>"
+            )
+        title = f"<h3>Path-dependent targets ({agreement.total(PATH_DEPENDENT):,})</h3>"
+        parts.append(_folded(title, content, is_open=True))
+    patterns = [row for experiment in sorted(agreement.patterns) for row in
+                agreement.patterns[experiment]]  # fmt: skip
+    if patterns:
+        shown = patterns[:VANTAGE_PATTERN_ROWS]
+        content = _table(
+            "vantage-patterns",
+            ["experiment", "kind", "targets", *columns],
+            [_vantage_cells(row, pattern=True) for row in shown],
+        )
+        if len(patterns) > len(shown):
+            content += f'<p class="note">{len(patterns) - len(shown):,} more not shown.</p>'
+        title = f"<h3>Ways the vantages disagree ({len(patterns):,})</h3>"
+        parts.append(_folded(title, content))
+    same: list[list[Cell]] = [
+        [experiment, format_conditions(conditions), count]
+        for experiment in sorted(agreement.agreeing)
+        for conditions, count in agreement.agreeing[experiment].most_common()
+    ]
+    if same:
+        content = _table("vantage-same", ["experiment", "conditions", "targets"], same)
+        title = f"<h3>The same everywhere ({agreement.total(SAME):,})</h3>"
+        parts.append(_folded(title, content))
+    return "\n".join(parts)
+
+
 def _diff_section(comparison: Comparison) -> str:
     counts: list[list[Cell]] = [[kind, comparison.counts[kind]] for kind in KINDS]
     regressions = comparison.regressions
@@ -532,8 +662,10 @@ def render(
     title: str,
     sources: Sequence[str],
     top: int = 10,
+    agreement: Agreement | None = None,
 ) -> str:
-    """The whole page."""
+    """The whole page (``agreement``: whether the vantages agree per target, shown where
+    records came from more than one)."""
     body = [
         f"<h1>{escape(title)}</h1>",
         f'<p class="sources">From {escape(", ".join(sources))}</p>',
@@ -556,6 +688,11 @@ def render(
             else []
         ),
         *(_split_section(summary, dimension, top) for dimension in DIMENSIONS),
+        *(
+            ["<h2>Path dependence across vantage points</h2>", _vantage_section(agreement, sources)]
+            if agreement is not None and agreement.compared
+            else []
+        ),
         "<h2>Connection times</h2>",
         '<p class="note">spdr_stop - spdr_start of each successful connection: baseline '
         "(config 0) against experimental (config 1 and up). Quantiles are exact to about 12 %."

@@ -82,16 +82,18 @@ def write_report(
         if fresh is not None:
             fresh.add(record)
     summary.campaigns = stream.campaigns
+    globs = fail_globs or campaign_fail_globs(stream.campaigns) or DEFAULT_FAIL_GLOBS
     comparison = None
     if baseline is not None and fresh is not None:
-        globs = fail_globs or campaign_fail_globs(stream.campaigns) or DEFAULT_FAIL_GLOBS
         comparison = diff_baselines(baseline, fresh, globs)
+    agreement = summary.tally.agreement
     page = render(
         summary,
         comparison,
         title=title or "pytest-spider campaign report",
         sources=stream.paths,
         top=top,
+        agreement=agreement.result(globs) if agreement is not None else None,
     )
     target = os.fspath(html_path)
     with open(target, "w", encoding="utf-8") as out:

@@ -1,10 +1,11 @@
 """The controller's plugin: numbers the workers' shares, hands stdin on, picks the scheduler,
-and tells the scheduler which item each worker is running (for crash reports)."""
+tells the scheduler which item each worker is running (for crash reports), and under ``--dist
+each`` keeps a target that failed from any vantage for ``--lf``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
@@ -18,6 +19,9 @@ from pytest_spider.distributed import (
     tx_count,
 )
 from pytest_spider.distributed.scheduling import ShareScheduling
+
+#: Where pytest's cache plugin keeps the node ids ``--lf`` runs (``pytest --cache-show``).
+LASTFAILED: Final = "cache/lastfailed"
 
 
 class ControllerPlugin:
@@ -39,6 +43,8 @@ class ControllerPlugin:
         self.usage_errors: dict[str, None] = {}
         self.session: pytest.Session | None = None
         self._counted: set[int] = set()
+        #: Under --dist each: node ids that failed from some vantage (for --lf).
+        self.failed_somewhere: set[str] = set()
         #: What was read from stdin, for every worker's workerinput (no file to leave behind).
         self.stdin = None if stdin_text is None else stdin_bytes(stdin_text)
 
@@ -91,10 +97,28 @@ class ControllerPlugin:
         return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """A worker's setup report: the scheduler learns what that worker is running."""
+        """A worker's setup report: the scheduler learns what that worker is running. Under
+        ``--dist each``, a failure from any vantage is noted for ``--lf``."""
         node = getattr(report, "node", None)
         if self.scheduler is not None and node is not None and report.when == "setup":
             self.scheduler.note_running(node, report.nodeid)
+        if report.failed and self.config.getoption("dist") == "each":
+            self.failed_somewhere.add(report.nodeid)
+
+    def _keep_failed_for_lf(self) -> None:
+        """Under ``--dist each`` every vantage reports the same node id, and pytest's cache
+        keeps the last report's outcome: a target that failed from one vantage and then passed
+        from another would drop out of ``--lf`` (the path-dependent ones, of all targets).
+        After the cache plugin saved ``cache/lastfailed``, add back every node id that failed
+        from some vantage."""
+        cache = getattr(self.config, "cache", None)
+        if not self.failed_somewhere or cache is None:
+            return
+        lastfailed = cache.get(LASTFAILED, {})
+        if not isinstance(lastfailed, dict) or self.failed_somewhere <= lastfailed.keys():
+            return
+        lastfailed.update(dict.fromkeys(sorted(self.failed_somewhere - lastfailed.keys()), True))
+        cache.set(LASTFAILED, lastfailed)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """xdist hook: a worker is gone; keep the usage error it stopped on, if any."""
@@ -126,6 +150,7 @@ class ControllerPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self._keep_failed_for_lf()
         if self.lost_shares() and session.exitstatus in (
             pytest.ExitCode.OK,
             pytest.ExitCode.NO_TESTS_COLLECTED,

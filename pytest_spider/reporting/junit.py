@@ -10,8 +10,15 @@ each testcase also carries the same pairs as ``<properties>`` (xunit2 has no pro
 testcase; the suite-level properties earlier versions wrote there said the same thing again,
 once per row, and are gone).
 
-Reaching a testcase's element needs pytest's private ``xml_key`` and ``LogXML.node_reporter``;
-they are used here only, and ``tests/plugin/test_junit.py`` pins them.
+Under ``--dist each`` every target's items run once per vantage point, with the same node id,
+so pytest writes two testcases of one name. Each testcase measured from a vantage other than
+the default ``local`` therefore says it in its name, ``H2[198.18.0.5:443 example.com] @ east``
+(as the terminal summary heads ``h2 @ east``), and in its ``<system-out>``. Only the JUnit name
+changes: node ids, ``--lf`` and ``-k`` know the item as before.
+
+Reaching a testcase's element needs pytest's private ``xml_key``, ``LogXML.node_reporter`` and
+the reporter's ``record_testreport``, ``attrs`` and ``add_attribute``; they are used here only,
+and ``tests/plugin/test_junit.py`` pins them.
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ def properties(record: Record) -> list[tuple[str, str]]:
     """Flat name/value pairs: the conditions, the trials, then each connection's state and
     error."""
     props = [("spider.conditions", " ".join(schema.conditions_of(record)))]
+    vantage = schema.vantage_of(record)
+    if vantage != schema.DEFAULT_VANTAGE:
+        props.insert(0, ("spider.vantage", vantage))
     trials = schema.trials_of(record)
     if trials:
         props.append(("spider.trials", _consistency(record, len(trials))))
@@ -50,6 +60,9 @@ def properties(record: Record) -> list[tuple[str, str]]:
 def text(record: Record) -> str:
     """The record as a few lines people read in a CI viewer."""
     lines = [f"conditions: {' '.join(schema.conditions_of(record)) or '(none)'}"]
+    vantage = schema.vantage_of(record)
+    if vantage != schema.DEFAULT_VANTAGE:
+        lines.insert(0, f"vantage: {vantage}")
     trials = schema.trials_of(record)
     if trials:
         lines.append(f"trials: {_consistency(record, len(trials))}")
@@ -86,3 +99,20 @@ def add_record(config: pytest.Config, report: pytest.TestReport, record: Record)
     xml.node_reporter(report).append(out)
     if config.getini("junit_family") != "xunit2":
         report.user_properties.extend(properties(record))
+
+
+def name_vantage(config: pytest.Config, report: pytest.TestReport, vantage: str) -> None:
+    """Name the report's testcase after its vantage too: ``<name> @ <vantage>``.
+
+    Called for the teardown report before junitxml handles it. junitxml restores attributes
+    set on a testcase each time it (re)reads the testcase's reports, so the name holds.
+    """
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    reporter = xml.node_reporter(report)
+    reporter.record_testreport(report)  # the name pytest gives it, as junitxml would
+    name = reporter.attrs.get("name", "")
+    suffix = f" @ {vantage}"
+    if not name.endswith(suffix):
+        reporter.add_attribute("name", name + suffix)

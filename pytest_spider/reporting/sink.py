@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from pytest_spider import __version__, schema
+from pytest_spider import __version__, distributed, schema
 from pytest_spider.campaign.compare import Baseline, diff_baselines
 from pytest_spider.cases import CASEBOOK_KEY
 from pytest_spider.distributed import _xdist, report_worker
@@ -53,7 +53,9 @@ class RecordSink:
         self.config = config
         self.inputs = inputs
         self.settings = inputs.settings
-        self.summary = Summary()
+        # Several vantage points report to one sink only under --dist each.
+        each = config.getoption("dist", "no") == "each" and distributed.will_distribute(config)
+        self.summary = Summary(self.settings.fail_on, vantages=each)
         self.writer: NdjsonWriter | None = None
         self.progress: ProgressLine | None = None
         #: This run's conditions, to compare with the baseline at the end.
@@ -170,6 +172,9 @@ class RecordSink:
         """Emit records before junitxml reads the testcase's properties; then drop them from
         the report, which pytest keeps to the end of the run."""
         output = getattr(report, "spider_output", None)
+        vantage = getattr(report, "spider_vantage", None)
+        if isinstance(vantage, str) and vantage != schema.DEFAULT_VANTAGE:
+            junit.name_vantage(self.config, report, vantage)
         if output is not None:
             self.emit(report, output)
         if self.progress is not None and report.when == "teardown":
@@ -202,6 +207,13 @@ class RecordSink:
     def summary_lines(self) -> Iterator[str]:
         """The end-of-run summary: conditions per experiment, then input and output facts."""
         yield from self.summary.lines()
+        output = self.settings.output
+        more = (
+            f": python -m pytest_spider diff --across-vantages {output} lists them all"
+            if output
+            else " (--spider-output keeps them)"
+        )
+        yield from self.summary.vantage_lines(more)
         facts, tally = self.inputs.facts, self.summary.tally
         formats = ", ".join(sorted(set(facts.formats.values())))
         yield (

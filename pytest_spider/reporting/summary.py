@@ -1,21 +1,25 @@
 """The terminal summary: per experiment (and vantage), outcomes and how many targets ended in
 each condition, counted with the same :class:`~pytest_spider.tally.Tally` the HTML report uses;
-then the targets whose trials disagreed (``--spider-trials``), the first few by name.
+then the targets whose trials disagreed (``--spider-trials``), the first few by name, and
+with several vantage points (``--dist each``), whether they agree per target.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
 
 from pytest_spider import schema
 from pytest_spider.schema import Record
 from pytest_spider.tally import Group, Tally
 from pytest_spider.trials import describe
+from pytest_spider.vantages import COUNTS, VantageAgreement
 
 #: Inconsistent targets named in the summary; the rest are counted.
 INCONSISTENT_SHOWN = 10
+#: Path-dependent targets the terminal summary lists per experiment.
+SHOWN_TARGETS: Final = 20
 
 
 def heading(group: Group) -> str:
@@ -27,8 +31,14 @@ def heading(group: Group) -> str:
 class Summary:
     """Counts records as they are emitted; renders the end-of-run table."""
 
-    def __init__(self) -> None:
-        self.tally = Tally()
+    def __init__(
+        self, fail_globs: Sequence[str] = schema.DEFAULT_FAIL_ON, vantages: bool = False
+    ) -> None:
+        """``vantages``: records may come from several vantage points (``--dist each``), so
+        note per target what each saw; ``fail_globs`` judge where their verdicts differ."""
+        self.fail_globs = tuple(fail_globs)
+        agreement = VantageAgreement(rows=SHOWN_TARGETS) if vantages else None
+        self.tally = Tally(agreement)
         #: Targets whose record the experiment dropped (CONN_DISCARD), per group.
         self.discarded: collections.Counter[Group] = collections.Counter()
         #: Targets whose trials disagreed: how many, and the first few as summary lines.
@@ -81,10 +91,21 @@ class Summary:
             if left:
                 yield f"  ... and {left} more"
 
+    def vantage_lines(self, more: str = "") -> Iterator[str]:
+        """Whether the vantages agree per target (nothing with fewer than two vantages);
+        ``more`` says where the path-dependent targets not shown are."""
+        agreement = self.tally.agreement
+        if agreement is None:
+            return
+        result = agreement.result(self.fail_globs)
+        if result.compared:
+            yield from result.lines(SHOWN_TARGETS, more)
+
     def counts(self) -> dict[str, Any]:
-        """Outcomes and conditions per group, for the campaign's metadata."""
+        """Outcomes and conditions per group (and whether the vantages agree), for the
+        campaign's metadata."""
         groups = self.groups()
-        return {
+        counts: dict[str, Any] = {
             "excluded": self.tally.unmeasured[schema.EXCLUDED],
             "unaddressed": self.tally.unmeasured[schema.NO_ADDRESS],
             "discarded": self.discarded.total(),
@@ -92,3 +113,11 @@ class Summary:
             "outcomes": {heading(g): dict(self.outcomes(g)) for g in groups},
             "conditions": {heading(g): dict(self.tally.conditions_of(g)) for g in groups},
         }
+        agreement = self.tally.agreement
+        if agreement is not None and len(agreement.seen) > 1:
+            result = agreement.result(self.fail_globs, limit=0)
+            counts["path_dependence"] = {
+                experiment: {kind: per[kind] for kind in COUNTS}
+                for experiment, per in result.counts.items()
+            }
+        return counts

@@ -83,7 +83,8 @@ def test_dom_has_charts_and_the_sorter_ran(report: Path, tmp_path: Path) -> None
     assert run.returncode == 0, run.stderr[-2000:]
     assert console_messages(run.stderr) == []
     dom = run.stdout
-    assert dom.count("<svg") == 5  # conditions; per vantage, AS and country; times
+    # conditions; per vantage, AS and country; whether the vantages agree; times
+    assert dom.count("<svg") == 6
     assert 'aria-sort="none"' in dom  # the script ran over every sortable table
     table = dom[dom.index('id="conditions"') :]
     table = table[: table.index("</table>")]
@@ -91,3 +92,22 @@ def test_dom_has_charts_and_the_sorter_ran(report: Path, tmp_path: Path) -> None
     records = [int(v) for v in re.findall(r'<td class="n" data-v="(\d+)">', table)]
     assert len(records) > 10
     assert records == sorted(records)
+
+
+def test_path_dependent_targets_sort_by_a_vantage_column(report: Path, tmp_path: Path) -> None:
+    """Two vantages: the path-dependent targets' table, sorted by local's conditions (its
+    last column: vantages by name), descending, from the URL."""
+    run = chromium(
+        tmp_path / "profile", "--dump-dom", report.as_uri() + "#sort=vantage-targets.4.desc"
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert console_messages(run.stderr) == []
+    dom = run.stdout
+    table = dom[dom.index('id="vantage-targets"') :]
+    table = table[: table.index("</table>")]
+    headers = re.findall(r'<th aria-sort="(\w+)"[^>]*>([^<]*)</th>', table)
+    assert headers[3:] == [("none", "from lab-b"), ("descending", "from local")]
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.DOTALL)[1:]
+    experiments = [re.findall(r"<td>([^<]*)</td>", row)[-1].split(".")[0] for row in rows]
+    assert len(set(experiments)) == 3
+    assert experiments == sorted(experiments, reverse=True)

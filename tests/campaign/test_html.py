@@ -243,3 +243,67 @@ def test_every_vantage_point_is_shown(tmp_path: Path) -> None:
     facts = dict(re.findall(r"<tr><th>([^<]*)</th><td>([^<]*)</td></tr>", out.read_text()))
     assert facts["vantage points"] == "east (1), north (0), west (1)"
     assert "campaign: vantage" not in facts and "campaign: vantages" not in facts
+
+
+def _vantage_page(tmp_path: Path, rows: list[tuple[str, str, list[str]]]) -> str:
+    flows = [{"config": 0, "spdr_state": 0}]
+    source = tmp_path / "v.ndjson"
+    source.write_text(
+        "".join(
+            json.dumps({"dip": dip, "dp": 443, "experiment": "h2", "vantage": vantage,
+                        "conditions": conditions, "flow_results": flows}) + "\n"
+            for dip, vantage, conditions in rows
+        )
+    )  # fmt: skip
+    out = tmp_path / "report.html"
+    write_report([source], out)
+    return out.read_text()
+
+
+def test_path_dependent_targets_are_kept_apart_from_those_the_same_everywhere(
+    tmp_path: Path,
+) -> None:
+    works, broken = ["h2.connectivity.works"], ["h2.connectivity.broken"]
+    east, west = "east", "<b>west</b>"  # vantage names come from the records: escaped
+    page = _vantage_page(
+        tmp_path,
+        [
+            ("198.18.0.1", east, works), ("198.18.0.1", west, works),
+            ("198.18.0.2", east, works), ("198.18.0.2", west, broken),
+            ("198.18.0.3", east, works),
+        ],
+    )  # fmt: skip
+    assert "<b>west</b>" not in page
+    section = page[page.index("<h2>Path dependence across vantage points</h2>") :]
+    section = section[: section.index("<h2>", 5)]
+    assert section.count("<svg") == 1
+    verdict = '<p class="bad">1 path-dependent, 1 of them with a verdict that differs; 1 the '
+    assert verdict + "same everywhere.</p>" in section
+    parsed = Page(section)
+    assert parsed.table_ids == ["vantage-counts", "vantage-targets", "vantage-patterns",
+                                "vantage-same"]  # fmt: skip
+    counts = section[section.index('id="vantage-counts"') :]
+    cells = Page(counts[: counts.index("</table>")]).cells
+    assert cells[8:] == ["h2", "3", "1", "1", "1", "1", "1", "50.0 %"]
+    targets = section[section.index('id="vantage-targets"') :]
+    cells = Page(targets[: targets.index("</table>")]).cells
+    # Vantages by name: "<b>west</b>" sorts before "east".
+    assert cells == ["kind", "experiment", "target", "from <b>west</b>", "from east",
+                     "verdict differs", "h2", "198.18.0.2:443", "h2.connectivity.broken",
+                     "h2.connectivity.works"]  # fmt: skip
+    same = section[section.index('id="vantage-same"') :]
+    cells = Page(same[: same.index("</table>")]).cells
+    assert cells[3:] == ["h2", "h2.connectivity.works", "1"]
+
+
+def test_one_vantage_has_no_path_dependence_section_and_two_without_overlap_say_so(
+    tmp_path: Path, page: str
+) -> None:
+    works = ["h2.connectivity.works"]
+    one = _vantage_page(tmp_path, [("198.18.0.1", "east", works), ("198.18.0.2", "east", works)])
+    assert "Path dependence" not in one
+    # small.ndjson: vantages local and remote, never the same target.
+    section = page[page.index("<h2>Path dependence across vantage points</h2>") :]
+    section = section[: section.index("<h2>", 5)]
+    assert "No target was measured from more than one vantage." in section
+    assert "<svg" not in section

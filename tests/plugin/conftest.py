@@ -3,9 +3,10 @@
 ``scripted`` writes an experiment whose connections do what each target's ``script`` field
 says (ok, fail, timeout, raise, exit, interrupt, hang, discard, sleep, crash_once: the
 process dies the first time, as marked by the file the target's ``marker`` field names; steps
-joined by ``|`` are taken in turn, one per call, so repeated trials can differ): the
-plugin's machinery (items, engine, verdicts, records, xdist) is tested without depending on
-the network.
+joined by ``|`` are taken in turn, one per call, so repeated trials can differ; under
+``--dist each``, a ``script_<vantage>`` field says it for that vantage): the plugin's
+machinery (items, engine, verdicts, records, xdist) is tested without depending on the
+network.
 Outcomes against real servers are tested in test_h2_outcomes.py.
 """
 
@@ -46,7 +47,9 @@ def _play(job, config):
 
 
 def _step(job, config, concurrent, calls):
-    step = job.get("script", "ok,ok").split(",")[config]
+    # Under --dist each, a target's "script_<worker id>" (the vantage) wins over its "script".
+    vantage_script = job.get("script_" + os.environ.get("PYTEST_XDIST_WORKER", ""))
+    step = (vantage_script or job.get("script", "ok,ok")).split(",")[config]
     if "|" in step:  # one step per call, in turn: trials of a target differ
         steps = step.split("|")
         step = steps[(calls - 1) % len(steps)]
