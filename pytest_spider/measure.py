@@ -59,10 +59,13 @@ class Outqueue:
 
 @dataclasses.dataclass
 class SequenceResult:
-    """The flows of one sequence, in ``connections`` order, and the records it emitted."""
+    """The flows of one sequence, in ``connections`` order, the records it emitted and, with
+    ``--spider-locate``, where the path breaks."""
 
     flows: list[FlowResult]
     emitted: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: Where the path breaks (``--spider-locate``, a failing target): the record's ``locate``.
+    locate: dict[str, Any] | None = None
 
     @property
     def discarded(self) -> bool:
