@@ -57,14 +57,16 @@ _ECN_OFF_TABLE: Final = 100
 _NO_DAD: Final = {"net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0"}
 _SYSCTLS: Final[Mapping[str, Mapping[str, str]]] = {
     "client": _NO_DAD,
-    # Routers send every ICMP error they owe (Linux limits them per destination to one a second
-    # after a burst of six), so what a path of the lab answers does not depend on what else ran.
+    # Routers send every ICMP error they owe: no ICMP type is rate-limited (Linux limits errors
+    # to one a second per destination after a burst of six, and to 1000 a second in all), so
+    # what a path of the lab answers does not depend on what else crosses it. (An empty IPv6
+    # mask is written as a bare newline.)
     "router": {
         **_NO_DAD,
         "net.ipv4.ip_forward": "1",
         "net.ipv6.conf.all.forwarding": "1",
-        "net.ipv4.icmp_ratelimit": "0",
-        "net.ipv6.icmp.ratelimit": "0",
+        "net.ipv4.icmp_ratemask": "0",
+        "net.ipv6.icmp.ratemask": "\n",
     },
     # Server side of TCP Fast Open on (client side is on by default).
     "server": {**_NO_DAD, "net.ipv4.tcp_fastopen": "3"},
