@@ -7,13 +7,18 @@ only, so what it drops still reaches the routers before it.
 
 from __future__ import annotations
 
+import argparse
+import concurrent.futures
 from collections.abc import Iterator
 from ipaddress import IPv4Network, IPv6Network
+from typing import Any
 
 import pytest
 
+from pytest_spider.experiments.dscp import DSCP
 from pytest_spider.helpers import hops
 from pytest_spider.lab import Lab, addressing, lab_available, netns
+from pytest_spider.locate import Bounds, Locator
 
 needs_lab = pytest.mark.skipif(lab_available() is not None, reason=str(lab_available()))
 #: A port nothing listens on: a probe that gets there is answered with port unreachable.
@@ -114,3 +119,38 @@ def test_a_chain_lab_has_its_namespaces_and_removes_them() -> None:
             lab.hop_ns(5)
         assert set(names) <= set(netns.existing())
     assert not set(names) & set(netns.existing())
+
+
+@pytest.mark.lab
+@needs_lab
+def test_routers_that_rate_limit_time_exceeded_make_locating_unsure_never_wrong() -> None:
+    """Real routers send few time-exceeded: 30 targets located at once through routers that
+    allow a burst of 10 and 20 a second get hop 2 or no hop (with the reason), never another."""
+    with Lab({"dscp_drop": "dscp_drop"}, servers=(), v4_prefix=26, chain=3) as lab:
+        limited = {
+            "net.ipv4.icmp_ratemask": "6168",  # Linux's defaults: errors are limited
+            "net.ipv6.icmp.ratemask": "0-1,3-127",
+            "net.ipv4.icmp_msgs_burst": "10",  # both families, 50 by default
+            "net.ipv4.icmp_msgs_per_sec": "20",  # 1000 by default
+        }
+        for hop in (1, 2, 3):
+            netns.write_sysctls(lab.hop_ns(hop), limited)
+        experiment = DSCP(argparse.Namespace(timeout=1.0, connect="http"))
+        locator = Locator(["*"], Bounds(wait=0.3, budget=10.0))
+        targets = [
+            (dip, family) for family in (4, 6) for dip in lab.addresses("dscp_drop", 15, family)
+        ]
+
+        def locate(dip: str) -> dict[str, Any]:
+            with lab.inside("client"):
+                return locator.locate(experiment, {"dip": dip, "dp": 80})
+
+        with concurrent.futures.ThreadPoolExecutor(len(targets)) as pool:
+            found = list(pool.map(locate, [dip for dip, _ in targets]))
+        routers = {family: lab.hop_address(2, family) for family in (4, 6)}
+    for (_, family), located in zip(targets, found, strict=True):
+        assert located["hop"] in (2, None), located
+        if located["hop"] == 2:
+            assert located["address"] == routers[family]
+        else:
+            assert located["address"] is None and located["reason"], located
