@@ -170,3 +170,11 @@ def test_bad_bounds_are_usage_errors(located: pytest.Pytester, option: str, mess
     result = located.runpytest("--spider-targets=targets.ndjson", option, "experiments/")
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
     result.stderr.fnmatch_lines([f"ERROR: {message}"])
+
+
+def test_xdist_workers_locate_their_own_share(located: pytest.Pytester) -> None:
+    records = _records(located, "--spider-locate", "-n", "2")
+    assert "locate" not in records["located", "ok"]
+    assert records["located", "fail"]["locate"]["trace"] == [
+        {"ttl": 1, "baseline": "target", "experimental": "target"}
+    ]
