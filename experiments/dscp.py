@@ -32,6 +32,7 @@ class DSCP(DesynchronizedSpider, PluggableSpider):
     name = "dscp"
     description = "a DSCP codepoint (48 unless told otherwise) against DSCP 0"
     connect_supported = ["http", "tcp", "dns", "echo"]
+    locate_with = "dscp"
     codepoint = 48
 
     def _connect(self, job, codepoint):

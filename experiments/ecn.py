@@ -81,6 +81,7 @@ class ECN(DesynchronizedSpider, PluggableSpider):
     name = "ecn"
     description = "ECN: TCP connections asking for ECN (or ECT(0) UDP datagrams) against plain ones"
     connect_supported = ["http", "https", "tcp", "dns", "echo"]
+    locate_with = "ecn"
 
     # -- UDP: not-ECT against ECT(0) ----------------------------------------------------------
 

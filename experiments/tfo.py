@@ -30,6 +30,7 @@ class TFO(DesynchronizedSpider, PluggableSpider):
     name = "tfo"
     description = "TCP Fast Open (cookie, then data in the SYN) against plain TCP"
     connect_supported = ["http"]
+    locate_with = "tfo"
 
     def _connect(self, job, fastopen):
         if self.args.connect != "http":

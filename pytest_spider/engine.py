@@ -178,7 +178,7 @@ class Engine(Generic[T]):
             if self._stopped:
                 self._finish(slot, Outcome(error=RuntimeError("measurement stopped before start")))
                 continue
-            self._pace()
+            self.pace()
             with self._lock:
                 self.in_flight += 1
                 slot.started = started = time.monotonic()
@@ -283,16 +283,22 @@ class Engine(Generic[T]):
                 return
             self._finish(slot, Outcome(error=error))
 
-    def _pace(self) -> None:
-        """Wait for this thread's turn under the rate limit (no wait without one)."""
+    def pace(self, deadline: float | None = None) -> bool:
+        """Wait for this thread's turn under the rate limit (no wait without one). Sequence
+        starts take turns, and so does what a task sends besides (``--spider-locate``'s
+        probes). With a ``deadline`` (``time.monotonic()``), a turn that would come later is
+        not taken: False, at once."""
         if not self._interval:
-            return
+            return True
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next_start)
+            if deadline is not None and start > deadline:
+                return False
             self._next_start = start + self._interval
         if start > now:
             time.sleep(start - now)
+        return True
 
     # -- consuming -------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import pytest
 from pytest_spider import outcome, schema
 from pytest_spider.cases import CASEBOOK_KEY, TEST_PARAM, Case, case_of
 from pytest_spider.inputs import INPUTS_KEY, Inputs
+from pytest_spider.locate import describe as describe_locate
 from pytest_spider.measurer import MEASURER_KEY
 from pytest_spider.record import Record
 from pytest_spider.spider import FlowResult, Spider
@@ -111,6 +112,8 @@ class ItemCase:
         message = f"{judgement.message()}{'; ' if errors else ''}{errors}"
         if trials is not None:
             message += f"; trials: {trials}"
+        if schema.LOCATE in record:
+            message += f"; {describe_locate(record[schema.LOCATE])}"
         if judgement.verdict == "fail":
             pytest.fail(message, pytrace=False)
         pytest.skip(message)

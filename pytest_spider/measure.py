@@ -59,7 +59,8 @@ class Outqueue:
 
 @dataclasses.dataclass
 class SequenceResult:
-    """The flows of one sequence, in ``connections`` order, and the records it emitted.
+    """The flows of one sequence, in ``connections`` order, the records it emitted and, with
+    ``--spider-locate``, where the path breaks.
 
     A target measured in several trials (``--spider-trials``) has the first trial's flows and
     emitted records here, and every trial's result, in order, in ``trials``."""
@@ -67,6 +68,8 @@ class SequenceResult:
     flows: list[FlowResult]
     emitted: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     trials: list[SequenceResult] = dataclasses.field(default_factory=list)
+    #: Where the path breaks (``--spider-locate``, a failing target): the record's ``locate``.
+    locate: dict[str, Any] | None = None
 
     @property
     def discarded(self) -> bool:

@@ -14,6 +14,7 @@ import pytest
 
 from pytest_spider.cases import Case, CaseBook, case_of, consumes
 from pytest_spider.engine import Engine, Outcome, Task
+from pytest_spider.locate import Bounds, Locator
 from pytest_spider.measure import SequenceResult, run_sequence
 from pytest_spider.options import SpiderSettings
 from pytest_spider.outcome import DISCARDED, item_run
@@ -47,12 +48,17 @@ class Measurer:
         self.follows = False
         #: Keys of the planned measurements, with how many items take each.
         self._measured: dict[Hashable, int] = {}
+        #: With --spider-locate: what runs a sequence and locates a failing target's break.
+        self._locator: Locator | None = None
 
     def _task(self, case: Case, consumers: int = 1) -> Task[SequenceResult]:
         instance = self.book.instance(case.experiment)
         job = case.target.job
+        locator = self._locator
 
         def sequence() -> SequenceResult:
+            if locator is not None:
+                return locator.run(instance, job())
             return run_sequence(instance, job())
 
         trials = self.settings.trials
@@ -68,12 +74,21 @@ class Measurer:
         longest = max((len(case.experiment.connections) for case in cases), default=1)
         settings = self.settings
         rate = None if settings.rate is None else settings.rate / self._workers
+        locating = settings.locate_budget + settings.locate_wait if settings.locate else 0.0
         self.engine = Engine(
             settings.concurrency,
             settings.lookahead,
-            hang_after=longest * settings.timeout + max(HANG_GRACE, settings.timeout),
+            hang_after=longest * settings.timeout + max(HANG_GRACE, settings.timeout) + locating,
             rate=rate,
         )
+        if settings.locate:
+            bounds = Bounds(
+                settings.locate_max_ttl,
+                settings.locate_probes,
+                settings.locate_wait,
+                settings.locate_budget,
+            )
+            self._locator = Locator(settings.fail_on, bounds, self.engine.pace)
         if ahead:
             self.plan(items, follow)
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import pytest
 
 from pytest_spider.helpers.dns import parse_server
+from pytest_spider.locate import Bounds
 from pytest_spider.schema import DEFAULT_FAIL_ON, DEFAULT_SKIP_ON
 
 #: PATHspider's timeout: 5 s per connection.
@@ -35,6 +36,14 @@ MAX_RATE = 1_000_000.0
 #: Trials per target x experiment (``--spider-trials``), and the longest gap between two.
 MAX_TRIALS = 100
 MAX_TRIAL_GAP = 86_400.0
+#: --spider-locate's bounds: TTLs, sends of each probe per TTL, seconds per answer (below the
+#: 1 s after which Linux would send a probe's SYN again) and seconds per target.
+_LOCATE = Bounds()
+MAX_LOCATE_TTL = 255
+MAX_LOCATE_PROBES = 10
+MIN_LOCATE_WAIT = 0.01
+MAX_LOCATE_WAIT = 0.9
+MAX_LOCATE_BUDGET = 600.0
 
 IniType = Literal["string", "linelist", "paths", "bool"]
 
@@ -214,6 +223,42 @@ _OPTIONS = (
         default=4096,
     ),
     _Option(
+        "--spider-locate",
+        "for each target whose conditions match a fail glob, find the hop after which the "
+        "experimental packet is lost, altered or refused while the baseline one passes "
+        "(TTL-limited probes to the target; the record's 'locate').",
+        "bool",
+        default=False,
+    ),
+    _Option(
+        "--spider-locate-max-ttl",
+        f"highest TTL --spider-locate probes with (default {_LOCATE.max_ttl}, at most "
+        f"{MAX_LOCATE_TTL}).",
+        metavar="N",
+        default=_LOCATE.max_ttl,
+    ),
+    _Option(
+        "--spider-locate-probes",
+        "times --spider-locate sends each probe at one TTL while it has no answer (default "
+        f"{_LOCATE.probes}, at most {MAX_LOCATE_PROBES}).",
+        metavar="N",
+        default=_LOCATE.probes,
+    ),
+    _Option(
+        "--spider-locate-wait",
+        f"seconds --spider-locate waits for each probe's answer (default {_LOCATE.wait:g}, "
+        f"{MIN_LOCATE_WAIT:g}-{MAX_LOCATE_WAIT:g}: a TCP probe stays one SYN).",
+        metavar="SECONDS",
+        default=_LOCATE.wait,
+    ),
+    _Option(
+        "--spider-locate-budget",
+        f"seconds --spider-locate may spend on one target (default {_LOCATE.budget:g}, at "
+        f"most {MAX_LOCATE_BUDGET:g}).",
+        metavar="SECONDS",
+        default=_LOCATE.budget,
+    ),
+    _Option(
         "--spider-metadata",
         "write the campaign's metadata (sessions, options, counts) to FILE "
         "(default: <--spider-output>.meta.json); --spider-resume reads it from there.",
@@ -329,6 +374,11 @@ class SpiderSettings:
     rate: float | None
     metadata: str | None
     protocol: str
+    locate: bool
+    locate_max_ttl: int
+    locate_probes: int
+    locate_wait: float
+    locate_budget: float
 
     @property
     def active(self) -> bool:
@@ -347,6 +397,13 @@ class SpiderSettings:
             return str(value) if value not in (None, "") else None
 
         timeout = _number(config, "spider_timeout", float, 0.001, MAX_TIMEOUT)
+        locate_wait = _number(config, "spider_locate_wait", float, MIN_LOCATE_WAIT, MAX_LOCATE_WAIT)
+        locate_budget = _number(config, "spider_locate_budget", float, 0.0, MAX_LOCATE_BUDGET)
+        if locate_budget < locate_wait:
+            raise pytest.UsageError(
+                f"--spider-locate-budget: must be at least --spider-locate-wait "
+                f"({locate_wait:g} s), or no probe could be sent"
+            )
         return cls(
             targets=strings("spider_targets"),
             experiments=strings("spider_experiment"),
@@ -381,4 +438,9 @@ class SpiderSettings:
             ),
             metadata=text("spider_metadata"),
             protocol=_choice(config, "spider_protocol", ("lean", "full")),
+            locate=bool(_raw(config, "spider_locate")),
+            locate_max_ttl=int(_number(config, "spider_locate_max_ttl", int, 1, MAX_LOCATE_TTL)),
+            locate_probes=int(_number(config, "spider_locate_probes", int, 1, MAX_LOCATE_PROBES)),
+            locate_wait=locate_wait,
+            locate_budget=locate_budget,
         )

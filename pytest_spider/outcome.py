@@ -87,7 +87,9 @@ def record_of(
         entries = [trial_entry(c, f) for c, f in zip(each, trials, strict=True)]
         conditions = super_conditions(case.experiment.name, each)
         record = _build(item, case, flows, conditions, "running", None, vantage, entries)
-    item_run(item).record = record
+    run = item_run(item)
+    _add_locate(record, run)
+    run.record = record
     return record
 
 
@@ -99,6 +101,13 @@ def _combine(case: Case, instance: Spider, flows: list[FlowResult]) -> list[str]
             f"strings, not {conditions!r}"
         )
     return list(conditions)
+
+
+def _add_locate(record: Record, run: ItemRun) -> None:
+    """Where the path breaks, where ``--spider-locate`` looked (a failing target)."""
+    outcome = run.outcome
+    if outcome is not None and outcome.value is not None and outcome.value.locate is not None:
+        record[schema.LOCATE] = outcome.value.locate
 
 
 def _build(
@@ -169,6 +178,7 @@ def output(item: pytest.Item, vantage: str, in_flight: int) -> Output | None:
         record = run.record
         if record is None:
             record = _build(item, case, flows, None, result, reason, vantage)
+            _add_locate(record, run)
         record.update(outcome=result, reason=reason)
     target = case.target
     source = [target.dip, target.dp, target.domain]

@@ -73,6 +73,26 @@ SIP: Final = "sip"
 SIP_PUBLIC: Final = "sip_public"
 PATH: Final = "path"
 MISSED_FLOWS: Final = "missed_flows"
+#: With ``--spider-locate``, on the record of a target whose conditions matched a fail glob:
+#: where the experimental packet breaks (:mod:`pytest_spider.locate`), an object with these
+#: fields: ``hop`` (the hop after which it is lost, altered or refused; 0 is the vantage
+#: itself; null when that is not known for sure), ``address`` (that hop's, as it answered),
+#: ``method`` (how the routers' answers were read: ``recverr``), ``pair`` and ``probes``
+#: (the probe pair, and its baseline and experimental packet), ``effect`` (``lost``,
+#: ``altered``, ``refused``), ``reason`` (why ``hop`` is null), ``trace`` (per TTL what
+#: each probe got: a router's address, ``target``, ``*``), ``sent`` (probes sent) and
+#: ``seconds`` (time spent locating).
+LOCATE: Final = "locate"
+LOCATE_HOP: Final = "hop"
+LOCATE_ADDRESS: Final = "address"
+LOCATE_METHOD: Final = "method"
+LOCATE_PAIR: Final = "pair"
+LOCATE_PROBES: Final = "probes"
+LOCATE_EFFECT: Final = "effect"
+LOCATE_REASON: Final = "reason"
+LOCATE_TRACE: Final = "trace"
+LOCATE_SENT: Final = "sent"
+LOCATE_SECONDS: Final = "seconds"
 #: What a measurement writes into a record. A target list made from an earlier campaign's
 #: output carries these from that campaign: they are dropped from the input fields, so a new
 #: record never repeats an old measurement's source, path, conditions or verdict.
@@ -94,6 +114,7 @@ MEASURED_FIELDS: Final = frozenset(
         VANTAGE,
         UNMEASURED,
         EMITTED_BY,
+        LOCATE,
     }
 )
 #: The key of a legacy campaign metadata line (``{"spider_campaign": {...}}``), which record

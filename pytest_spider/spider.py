@@ -54,6 +54,10 @@ class Spider:
     connect_supported: ClassVar[Sequence[str]] = ()
     #: False for experiments whose targets are names (dnsresolv): no address needed.
     needs_address: ClassVar[bool] = True
+    #: The probe pair ``--spider-locate`` finds the hop that breaks a failing target with: a
+    #: name in ``pytest_spider.locate.PAIRS`` (``ecn``, ``dscp``, ``tfo``, ``quic``); None
+    #: (the default): this experiment's failures are not located.
+    locate_with: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

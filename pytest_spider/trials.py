@@ -25,9 +25,11 @@ class Trials:
     """``count`` trials of one sequence, one per call, ``gap`` seconds apart (end to start).
 
     Each call runs the next trial; until the last it returns :class:`Later`, the last returns
-    the first trial's result carrying every trial in ``trials``. A trial whose experiment
-    discards the target (``CONN_DISCARD``) ends it there: that result is returned alone, and
-    the target has no record. A trial that raises ends it too, with that exception.
+    the first trial's result carrying every trial in ``trials`` (and, with
+    ``--spider-locate``, where the first trial that failed found the path to break). A trial
+    whose experiment discards the target (``CONN_DISCARD``) ends it there: that result is
+    returned alone, and the target has no record. A trial that raises ends it too, with that
+    exception.
     """
 
     def __init__(self, sequence: Callable[[], SequenceResult], count: int, gap: float) -> None:
@@ -50,7 +52,8 @@ class Trials:
         if len(self._done) < self._count:
             return Later(time.monotonic() + self._gap)
         first = self._done[0]
-        return SequenceResult(first.flows, first.emitted, trials=self._done)
+        located = next((done.locate for done in self._done if done.locate is not None), None)
+        return SequenceResult(first.flows, first.emitted, trials=self._done, locate=located)
 
 
 def super_conditions(experiment: str, per_trial: Sequence[Sequence[str]]) -> list[str]:

@@ -19,6 +19,14 @@ def _describe(lab: Lab) -> str:
     lines = [
         f"pytest-spider lab {lab.lab_id} is up; Ctrl-C tears it down.",
         f"namespaces: client {lab.client_ns}, router {lab.router_ns}, server {lab.server_ns}",
+        *(
+            f"router {hop} of {lab.chain}: namespace {lab.hop_ns(hop)}, answers from "
+            + ", ".join(lab.hop_address(hop, f) for f in (4, 6) if lab.client_source[f == 6])
+            + (" (path profiles)" if hop == lab.profile_hop else "")
+            + (" (sends no time-exceeded)" if hop in lab.silent_hops else "")
+            for hop in range(1, lab.chain + 1)
+            if lab.chain > 1
+        ),
         "client addresses: " + ", ".join(a for a in lab.client_source if a),
         "blocks (name, path profile, networks):",
     ]
@@ -68,6 +76,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="an extra client namespace and its path profile (repeatable; default none)",
     )
     up.add_argument("--no-ipv6", action="store_true", help="IPv4 only")
+    up.add_argument(
+        "--chain", type=int, default=1, metavar="N", help="N routers in a row (default 1)"
+    )
+    up.add_argument(
+        "--silent-hop",
+        type=int,
+        action="append",
+        metavar="H",
+        help="router H of the chain sends no ICMP time-exceeded (repeatable)",
+    )
     commands.add_parser("cleanup", help="remove the namespaces and files of crashed labs")
     args = parser.parse_args(argv)
 
@@ -81,7 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     blocks = dict(args.block) if args.block else DEFAULT_BLOCKS
     vantages = dict(args.vantage or ())
-    with Lab(blocks, ipv6=not args.no_ipv6, servers=("nginx", "hostile"), vantages=vantages) as lab:
+    lab = Lab(
+        blocks,
+        ipv6=not args.no_ipv6,
+        servers=("nginx", "hostile"),
+        vantages=vantages,
+        chain=args.chain,
+        silent_hops=args.silent_hop or (),
+    )
+    with lab:
         print(_describe(lab), flush=True)
         try:
             while True:

@@ -1,8 +1,8 @@
 """The lab's address plan: which prefixes a lab owns and which address sits where.
 
 All IPv4 comes from 198.18.0.0/15 and all IPv6 from 2001:db8::/32, so nothing the lab does can
-reach a real network. A lab's id fixes its links (those of its extra vantage namespaces too) and
-its IPv6 /48; its IPv4 server blocks are allocated first-fit (see
+reach a real network. A lab's id fixes its links (those of its extra vantage namespaces and of a
+chain's routers too) and its IPv6 /48; its IPv4 server blocks are allocated first-fit (see
 :mod:`pytest_spider.lab.registry`) so their size can vary.
 """
 
@@ -22,13 +22,19 @@ MAX_LABS: Final = V4_LINKS.num_addresses // 8
 #: Links of extra vantage namespaces to the router: lab ``id`` owns ``MAX_VANTAGES`` /30s here.
 V4_VANTAGE_LINKS: Final = IPv4Network("198.18.4.0/22")
 MAX_VANTAGES: Final = V4_VANTAGE_LINKS.num_addresses // MAX_LABS // 4
+#: Links between the routers of a chain lab (``Lab(chain=N)``): lab ``id`` owns
+#: ``MAX_CHAIN - 1`` /30s here, one between each router and the next.
+V4_CHAIN_LINKS: Final = IPv4Network("198.18.8.0/22")
+MAX_CHAIN: Final = V4_CHAIN_LINKS.num_addresses // MAX_LABS // 4 + 1
 #: Third group of a lab's IPv6 links; blocks take groups 1, 2, ...
 _V6_LINK_GROUP: Final = 0xFF00
+#: Offset of the chain links among the IPv6 link groups (the vantage links take 2 to 9).
+_V6_CHAIN_LINKS: Final = 0x10
 
 
 def allocate_v4(prefix: int, count: int, taken: Iterable[IPv4Network]) -> list[IPv4Network]:
     """``count`` free IPv4 networks of length ``prefix``, first fit, avoiding ``taken``."""
-    busy = [V4_LINKS, V4_VANTAGE_LINKS, *taken]
+    busy = [V4_LINKS, V4_VANTAGE_LINKS, V4_CHAIN_LINKS, *taken]
     found: list[IPv4Network] = []
     for net in V4_SPACE.subnets(new_prefix=prefix):
         if len(found) == count:
@@ -98,6 +104,15 @@ class Plan:
         slot = MAX_VANTAGES * self.lab_id + index
         v4 = _v4_p2p(int(V4_VANTAGE_LINKS.network_address) + 4 * slot)
         return [v4] + ([self._v6_link(2 + index)] if self.ipv6 else [])
+
+    def chain_links(self, index: int) -> list[Link]:
+        """Link between router ``index + 1`` and router ``index + 2`` of a chain (the nearer
+        router to the client at the near end), v4 then v6."""
+        if not 0 <= index < MAX_CHAIN - 1:
+            raise ValueError(f"a chain has at most {MAX_CHAIN} routers")
+        slot = (MAX_CHAIN - 1) * self.lab_id + index
+        v4 = _v4_p2p(int(V4_CHAIN_LINKS.network_address) + 4 * slot)
+        return [v4] + ([self._v6_link(_V6_CHAIN_LINKS + index)] if self.ipv6 else [])
 
 
 def _v4_p2p(base: int) -> Link:

@@ -1,6 +1,7 @@
 """The path lab: a client, a router and a server namespace, joined by veth links, with path
 profiles on the router and real servers behind it; optionally extra vantage (client) namespaces,
-each with a path profile of its own.
+each with a path profile of its own, or a chain of routers in place of the one router, some of
+them silent (no ICMP time-exceeded).
 
 A test, the demo or a benchmark measures from the client namespace (or from the vantages, one
 pytest-xdist worker in each) and knows, for every server block and vantage, what the path does
@@ -21,7 +22,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from types import FrameType, MappingProxyType, TracebackType
 from typing import Any, Final
@@ -41,6 +42,7 @@ STOP_GRACE: Final = 2.0
 #: Default time limit of :meth:`Lab.run`.
 RUN_TIMEOUT: Final = 60.0
 #: Interface names inside the namespaces (each namespace has its own, so they never clash).
+#: A chain router's interface to router N is ``to-hopN``.
 _CLIENT_IF: Final = "eth0"
 _ROUTER_CLIENT_IF: Final = "to-client"
 _ROUTER_SERVER_IF: Final = "to-server"
@@ -55,7 +57,17 @@ _ECN_OFF_TABLE: Final = 100
 _NO_DAD: Final = {"net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0"}
 _SYSCTLS: Final[Mapping[str, Mapping[str, str]]] = {
     "client": _NO_DAD,
-    "router": {**_NO_DAD, "net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"},
+    # Routers send every ICMP error they owe: no ICMP type is rate-limited (Linux limits errors
+    # to one a second per destination after a burst of six, and to 1000 a second in all), so
+    # what a path of the lab answers does not depend on what else crosses it. (An empty IPv6
+    # mask is written as a bare newline.)
+    "router": {
+        **_NO_DAD,
+        "net.ipv4.ip_forward": "1",
+        "net.ipv6.conf.all.forwarding": "1",
+        "net.ipv4.icmp_ratemask": "0",
+        "net.ipv6.icmp.ratemask": "\n",
+    },
     # Server side of TCP Fast Open on (client side is on by default).
     "server": {**_NO_DAD, "net.ipv4.tcp_fastopen": "3"},
 }
@@ -77,6 +89,13 @@ class Lab:
     ``tcp_ecn`` 0, and its routes back carry ``features ecn`` (so every other block still
     negotiates, as with the default ``tcp_ecn`` 2) except for answers from those blocks, which
     a policy rule sends through a table without it.
+
+    ``chain`` routers in a row take the one router's place (client, router 1, ..., router
+    ``chain``, server): router ``profile_hop`` (the middle one by default) applies the path
+    profiles and is the ``router`` namespace, the others forward untouched. A probe with TTL
+    ``h`` dies at router ``h``, which answers from :meth:`hop_address`; ``silent_hops`` send
+    no ICMP time-exceeded (an nftables rule drops them on their way out). A chain lab has no
+    extra vantages.
     """
 
     def __init__(
@@ -88,6 +107,9 @@ class Lab:
         v4_prefix: int = 20,
         vantages: Mapping[str, str] = _NO_VANTAGES,
         ecn_off_blocks: Iterable[str] = (),
+        chain: int = 1,
+        profile_hop: int | None = None,
+        silent_hops: Iterable[int] = (),
     ) -> None:
         for block, profile in blocks.items():
             profiles.check_name("block", block, 32)
@@ -107,6 +129,15 @@ class Lab:
         unknown_blocks = set(self._ecn_off) - set(blocks)
         if unknown_blocks:
             raise ValueError(f"ecn_off_blocks {sorted(unknown_blocks)} are not among the blocks")
+        if not 1 <= chain <= addressing.MAX_CHAIN:
+            raise ValueError(f"chain must be between 1 and {addressing.MAX_CHAIN} routers")
+        if chain > 1 and vantages:
+            raise ValueError("a chain lab has no extra vantages")
+        self._chain = chain
+        self._profile_hop = (chain + 1) // 2 if profile_hop is None else profile_hop
+        self._silent = tuple(sorted(set(silent_hops)))
+        if not all(1 <= hop <= chain for hop in (self._profile_hop, *self._silent)):
+            raise ValueError(f"profile_hop and silent_hops must be routers 1 to {chain}")
         self._profiles = dict(blocks)
         self._vantages = dict(vantages)
         self._ipv6 = ipv6
@@ -134,10 +165,47 @@ class Lab:
         return self._running[0].lab_id
 
     def namespace(self, role: str) -> str:
-        """Name of the ``client``, ``router`` or ``server`` namespace."""
+        """Name of the ``client``, ``router`` or ``server`` namespace, or of router ``hopN``
+        of the chain (``hop1`` is the ``router`` of a lab without a chain)."""
+        if role.startswith("hop") and role[3:].isdigit():
+            return self.hop_ns(int(role[3:]))
         if role not in registry.ROLES:
-            raise ValueError(f"role must be one of {registry.ROLES}, not {role!r}")
+            raise ValueError(f"role must be one of {registry.ROLES} or hopN, not {role!r}")
         return registry.namespace(self.lab_id, role)
+
+    @property
+    def chain(self) -> int:
+        """How many routers lie between the client and the server."""
+        return self._chain
+
+    @property
+    def profile_hop(self) -> int:
+        """The router (counted from the client) that applies the path profiles."""
+        return self._profile_hop
+
+    @property
+    def silent_hops(self) -> tuple[int, ...]:
+        """The routers that send no ICMP time-exceeded."""
+        return self._silent
+
+    def hop_ns(self, hop: int) -> str:
+        """Namespace of router ``hop`` (1 is next to the client)."""
+        if not 1 <= hop <= self._chain:
+            raise ValueError(f"no router {hop}: the chain has routers 1 to {self._chain}")
+        if hop == self._profile_hop:
+            return registry.namespace(self.lab_id, "router")
+        return registry.hop_namespace(self.lab_id, hop)
+
+    def hop_address(self, hop: int, family: int = 4) -> str:
+        """The address router ``hop`` answers from when a probe's TTL runs out there: its end
+        of the link towards the client."""
+        self.hop_ns(hop)
+        plan = self._running[1]
+        links = plan.links(0) if hop == 1 else plan.chain_links(hop - 2)
+        for link in links:
+            if link.version == family:
+                return link.far
+        raise ValueError(f"no IPv{family} addresses in this lab")
 
     @property
     def client_ns(self) -> str:
@@ -326,36 +394,64 @@ class Lab:
             _LIVE.discard(self)
 
     def _build(self) -> None:
-        """Namespaces, veth links, addresses, routes, AnyIP blocks and the nft table."""
+        """Namespaces, veth links, addresses, routes, AnyIP blocks and the nft tables."""
         plan = self._running[1]
         ns = {role: self.namespace(role) for role in registry.ROLES}
-        # Each client-like namespace (the client, every extra vantage): its links to the router
-        # and the router's interface to it.
+        routers = [self.hop_ns(hop) for hop in range(1, self._chain + 1)]
+        # Each client-like namespace (the client, every extra vantage): its links to the first
+        # router and that router's interface to it.
         edges = {ns["client"]: (plan.links(0), _ROUTER_CLIENT_IF)} | {
             self.vantage_ns(v): (plan.vantage_links(i), _vantage_if(v))
             for i, v in enumerate(self._vantages)
         }
-        netns.ip_batch(f"netns add {name}" for name in dict.fromkeys([*ns.values(), *edges]))
+        netns.ip_batch(
+            f"netns add {name}" for name in dict.fromkeys([*ns.values(), *routers, *edges])
+        )
         for name in edges:
             netns.write_sysctls(name, _SYSCTLS["client"])
-        for role in ("router", "server"):
-            netns.write_sysctls(ns[role], _SYSCTLS[role])
+        for name in routers:
+            netns.write_sysctls(name, _SYSCTLS["router"])
+        netns.write_sysctls(ns["server"], _SYSCTLS["server"])
         if self._ecn_off:
             netns.write_sysctls(ns["server"], {"net.ipv4.tcp_ecn": "0"})
-        veths = [(name, _CLIENT_IF, iface) for name, (_, iface) in edges.items()]
-        veths.append((ns["server"], _SERVER_IF, _ROUTER_SERVER_IF))
+        # (namespace, its interface, the peer's interface, the peer's namespace)
+        veths = [(name, _CLIENT_IF, iface, routers[0]) for name, (_, iface) in edges.items()]
+        veths.append((ns["server"], _SERVER_IF, _ROUTER_SERVER_IF, routers[-1]))
+        chain_links = [plan.chain_links(i) for i in range(self._chain - 1)]
+        veths += [
+            (routers[i], _hop_if(i + 2), _hop_if(i + 1), routers[i + 1])
+            for i in range(self._chain - 1)
+        ]
         netns.ip_batch(
-            f"link add {inner} netns {name} type veth peer name {outer} netns {ns['router']}"
-            for name, inner, outer in veths
+            f"link add {inner} netns {name} type veth peer name {outer} netns {peer}"
+            for name, inner, outer, peer in veths
         )
         nets = {b: [n for n in self.networks(b) if n is not None] for b in self._profiles}
         to_server = plan.links(1)
         server_side = {link.version: link.far for link in to_server}
-        router = _up(_ROUTER_SERVER_IF, *(iface for _, iface in edges.values()))
+        lines: dict[str, list[str]] = {name: [] for name in routers}
+        lines[routers[0]] += _up(*(iface for _, iface in edges.values()))
         for links, iface in edges.values():
-            router += _addresses(iface, [(k.far, k.prefix) for k in links])
-        router += _addresses(_ROUTER_SERVER_IF, [(k.near, k.prefix) for k in to_server])
-        router += [
+            lines[routers[0]] += _addresses(iface, [(k.far, k.prefix) for k in links])
+        lines[routers[-1]] += _up(_ROUTER_SERVER_IF)
+        lines[routers[-1]] += _addresses(_ROUTER_SERVER_IF, [(k.near, k.prefix) for k in to_server])
+        client_nets = [ip_network(f"{k.near}/{k.prefix}", strict=False) for k in plan.links(0)]
+        for i, links in enumerate(chain_links):
+            near, far = routers[i], routers[i + 1]
+            lines[near] += _up(_hop_if(i + 2)) + _addresses(
+                _hop_if(i + 2), [(k.near, k.prefix) for k in links]
+            )
+            lines[far] += _up(_hop_if(i + 1)) + _addresses(
+                _hop_if(i + 1), [(k.far, k.prefix) for k in links]
+            )
+            # Towards the server through the next router, back to the client through this one.
+            nexthop = {k.version: k.far for k in links}
+            lines[near] += [
+                f"route add {net} via {nexthop[net.version]}" for bn in nets.values() for net in bn
+            ]
+            back = {k.version: k.near for k in links}
+            lines[far] += [f"route add {net} via {back[net.version]}" for net in client_nets]
+        lines[routers[-1]] += [
             f"route add {net} via {server_side[net.version]}"
             for block_nets in nets.values()
             for net in block_nets
@@ -372,8 +468,8 @@ class Lab:
         # AnyIP: every address of a block is local, so wildcard-bound servers answer on all.
         server += [f"route add local {net} dev lo" for bn in nets.values() for net in bn]
         batches = {name: _edge(links) for name, (links, _) in edges.items()}
-        for name, lines in (batches | {ns["router"]: router, ns["server"]: server}).items():
-            netns.ip_batch(lines, name)
+        for name, batch in (batches | lines | {ns["server"]: server}).items():
+            netns.ip_batch(batch, name)
         if self._ecn_off:
             # ip -batch takes no family per line, and a rule's family is not read off its address
             for version, script in rules.items():
@@ -385,6 +481,9 @@ class Lab:
             {v: (p, _vantage_if(v)) for v, p in self._vantages.items()},
         )
         netns.run(netns.exec_argv(ns["router"], ["nft", "-f", "-"]), stdin=ruleset)
+        for hop in self._silent:
+            quiet = profiles.quiet_ruleset()
+            netns.run(netns.exec_argv(self.hop_ns(hop), ["nft", "-f", "-"]), stdin=quiet)
 
     def _start_server(self, server: str) -> None:
         """Start one of the lab's own servers in the server namespace and wait until it listens."""
@@ -407,6 +506,11 @@ class Lab:
         if server == "nginx":
             return nginx.ready(self.workdir)
         return hostile.READY in log.read_text(errors="replace")
+
+
+def _hop_if(hop: int) -> str:
+    """A chain router's interface to router ``hop``."""
+    return f"to-hop{hop}"
 
 
 def _vantage_if(name: str) -> str:

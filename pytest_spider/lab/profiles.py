@@ -15,6 +15,9 @@ from ipaddress import IPv4Network, IPv6Network
 from typing import Final
 
 TABLE: Final = "spider_lab"
+#: Table of a chain router that sends no ICMP time-exceeded (``Lab(silent_hops=...)``), as a
+#: router that filters them, or rate-limits them to nothing, does.
+QUIET_TABLE: Final = "spider_quiet"
 
 #: Profile name -> nft rules. ``{ip}`` stands for ``ip``/``ip6`` and ``{syn_data}`` for "the
 #: TCP segment carries payload"; a rule with a placeholder is written once per family, one
@@ -34,6 +37,7 @@ PROFILES: Final[Mapping[str, tuple[str, ...]]] = {
     "slow": ("limit rate over 100 kbytes/second drop",),
     # TCP ECN (experiment ecn with --spider-connect=http|https|tcp), DSCP and MSS:
     "ecn_syn_drop": ("tcp flags & (syn | ack | ecn | cwr) == syn | ecn | cwr drop",),
+    "ecn_syn_clear": ("tcp flags & (syn | ack | ecn | cwr) == syn | ecn | cwr tcp flags set syn",),
     "ecn_bleach": ("{ip} ecn set not-ect",),
     "ecn_reflect": ("tcp flags & (syn | ack) == syn | ack tcp flags set syn | ack | ecn | cwr",),
     "ecn_ce": ("{ip} ecn != not-ect {ip} ecn set ce",),
@@ -131,3 +135,18 @@ def ruleset(
     fills = [_fill(_vantage_chain(v), profile) for v, (profile, _) in vantages.items()]
     fills += [set_profile(b, profile) for b, (profile, _) in blocks.items()]
     return "\n".join(lines + fills)
+
+
+def quiet_ruleset() -> str:
+    """nft script making a router drop the ICMP time-exceeded messages it sends itself."""
+    return "\n".join(
+        [
+            f"table inet {QUIET_TABLE} {{",
+            "  chain output {",
+            "    type filter hook output priority filter; policy accept;",
+            "    icmp type time-exceeded drop",
+            "    icmpv6 type time-exceeded drop",
+            "  }",
+            "}",
+        ]
+    )

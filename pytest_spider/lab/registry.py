@@ -25,7 +25,7 @@ from pytest_spider.lab import addressing, netns
 REGISTRY_DIR: Final = Path("/run/pytest-spider")
 _LABS_DIR: Final = REGISTRY_DIR / "labs"
 ROLES: Final = ("client", "router", "server")
-_NS_NAME: Final = re.compile(r"spl(\d+)-(?:client|router|server|vantage-[a-z][a-z0-9_]*)")
+_NS_NAME: Final = re.compile(r"spl(\d+)-(?:client|router|server|hop\d+|vantage-[a-z][a-z0-9_]*)")
 #: Lab work directories are made with this prefix; nothing else is ever deleted.
 WORKDIR_PREFIX: Final = "pytest-spider-lab-"
 
@@ -38,6 +38,12 @@ def namespace(lab_id: int, role: str) -> str:
 def vantage_namespace(lab_id: int, name: str) -> str:
     """Name of the namespace of lab ``lab_id``'s extra vantage ``name``."""
     return namespace(lab_id, f"vantage-{name}")
+
+
+def hop_namespace(lab_id: int, hop: int) -> str:
+    """Name of the namespace of router ``hop`` of lab ``lab_id``'s chain (all but the router
+    that applies the path profiles, which keeps the role ``router``)."""
+    return namespace(lab_id, f"hop{hop}")
 
 
 def namespaces(lab_id: int) -> list[str]:

@@ -164,6 +164,9 @@ def test_tcp_ecn_profiles(spider_lab: Lab, family: int) -> None:
     assert dropped["tcp_synack_tsecr"] == dropped["tcp_syns_fwd"][1]["tsval"]
     assert observed(spider_lab, "ecn_syn_drop", family, ask_ecn=False)["tcpi_total_retrans"] == 0
     assert observed(spider_lab, "ecn_reflect", family)["tcp_synflags_rev"] == 0xD2
+    # ecn_syn_clear: the SYN arrives without ECE and CWR, so the server does not negotiate.
+    cleared = observed(spider_lab, "ecn_syn_clear", family)
+    assert (cleared["tcp_synflags_fwd"], cleared["tcp_synflags_rev"]) == (syn_ecn, 0x12)
     bleached = observed(spider_lab, "ecn_bleach", family)
     assert bleached["tcp_synflags_rev"] == synack_ecn and not bleached["ecn_ect0_data_rev"]
     marked = observed(spider_lab, "ecn_ce", family)

@@ -6,8 +6,13 @@ differs between them) and may ask for a server that does not negotiate ECN (``se
 false``: its own block, ``<profile>_ecn_off``, in ``Lab(ecn_off_blocks=...)``). A run may
 measure in several trials (``trials``, ``trial_gap``): its records must then hold that many.
 
-All runs happen once, in one lab, in a module fixture (xdist workers share the first one's
-records); each parametrized case then looks up the records of its target.
+A run may add pytest-spider ``options`` and run in another lab of :data:`LABS` (``lab =
+"chain"``: three routers); its rows may say what ``--spider-locate`` finds (``locate =
+{hop = 2, effect = "lost"}``: that router's address; ``{hop = "unknown"}``: none, with a
+reason). A row without ``locate`` has a record without it.
+
+All runs happen once, one lab after the other, in a module fixture (xdist workers share the
+first one's records); each parametrized case then looks up the records of its target.
 """
 
 from __future__ import annotations
@@ -31,6 +36,14 @@ pytestmark = pytest.mark.lab
 
 TABLE = Path(__file__).with_name("truth_table.toml")
 FAMILIES = (4, 6)
+#: The labs a run may name (``lab``), as arguments of ``Lab`` besides the blocks: the one
+#: router, three in a row with the profile at router 2, and the same, none of them sending
+#: ICMP time-exceeded.
+LABS: dict[str, dict[str, Any]] = {
+    "single": {},
+    "chain": {"chain": 3, "profile_hop": 2},
+    "chain_silent": {"chain": 3, "profile_hop": 2, "silent_hops": (1, 2, 3)},
+}
 #: Output lines of a run shown when one of its cases fails.
 _TAIL_LINES = 30
 
@@ -48,6 +61,12 @@ class Case:
     name: str | None = None
     addresses: tuple[str, ...] | None = None
     server_ecn: bool = True
+    locate: dict[str, Any] | None = None
+
+    @property
+    def lab(self) -> str:
+        """The lab (of :data:`LABS`) its run measures in."""
+        return str(self.settings.get("lab", "single"))
 
     @property
     def block(self) -> str:
@@ -73,11 +92,27 @@ class Case:
         """Trials per target of its run (1: measured once, records without ``trials``)."""
         return int(self.settings.get("trials", 1))
 
-    def expected(self) -> dict[str, Any]:
+    def expected(self, hops: dict[str, dict[str, dict[str, str]]]) -> dict[str, Any]:
+        """What the records must say; ``hops``: each lab's routers' addresses per family."""
         conditions = sorted(self.conditions)
         if self.by_name:
             return {"conditions": conditions, "addresses": sorted(self.addresses or ())}
-        return {"conditions": conditions, "records": 1, "trials": [self.trials]}
+        located = None
+        if self.locate is not None:
+            hop = self.locate["hop"]
+            known = hop != "unknown"
+            located = {
+                "hop": hop if known else None,
+                "address": hops[self.lab][str(self.family)][str(hop)] if known else None,
+                "effect": self.locate.get("effect"),
+                "reason": not known,
+            }
+        return {
+            "conditions": conditions,
+            "records": 1,
+            "trials": [self.trials],
+            "locate": [located],
+        }
 
     def seen(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         conditions = sorted(c for record in records for c in record["conditions"])
@@ -86,7 +121,19 @@ class Case:
             addresses = sorted(r["dip"] for r in records if r["dip"] is not None)
             return {"conditions": conditions, "addresses": addresses}
         trials = [len(r["trials"]) if r["trials"] is not None else 1 for r in records]
-        return {"conditions": conditions, "records": len(records), "trials": trials}
+        located = [
+            None
+            if r.get("locate") is None
+            else {k: r["locate"][k] for k in ("hop", "address", "effect")}
+            | {"reason": bool(r["locate"]["reason"])}
+            for r in records
+        ]
+        return {
+            "conditions": conditions,
+            "records": len(records),
+            "trials": trials,
+            "locate": located,
+        }
 
 
 def load_cases() -> list[Case]:
@@ -102,6 +149,7 @@ def load_cases() -> list[Case]:
             name=row.get("name"),
             addresses=tuple(row["addresses"]) if "addresses" in row else None,
             server_ecn=row.get("server_ecn", True),
+            locate=row.get("locate"),
         )
         for run, table in runs.items()
         for row in table["case"]
@@ -112,10 +160,10 @@ def load_cases() -> list[Case]:
 CASES = load_cases()
 
 
-def campaigns(services: LabServices) -> list[Campaign]:
-    """One campaign per run of the table (per DNS server for names runs), targets tagged."""
+def campaigns(services: LabServices, cases: list[Case] = CASES) -> list[Campaign]:
+    """One campaign per run of ``cases`` (per DNS server for names runs), targets tagged."""
     grouped: dict[str, list[Case]] = {}
-    for case in CASES:
+    for case in cases:
         grouped.setdefault(case.campaign, []).append(case)
     out = []
     for name, cases in grouped.items():
@@ -132,6 +180,7 @@ def campaigns(services: LabServices) -> list[Campaign]:
             options.append(f"--spider-trials={settings['trials']}")
         if "trial_gap" in settings:
             options.append(f"--spider-trial-gap={settings['trial_gap']}")
+        options += settings.get("options", [])
         out.append(
             Campaign(
                 name=name,
@@ -146,17 +195,38 @@ def campaigns(services: LabServices) -> list[Campaign]:
 
 
 def measure(folder: Path) -> dict[str, Any]:
-    """Run the whole table in a fresh lab: records (slimmed) per case id, facts per run."""
+    """Run the whole table in fresh labs: records (slimmed) per case id, facts per run, the
+    routers' addresses per lab and family."""
     reason = lab_available()
     if reason is not None:
         pytest.skip(f"path lab unavailable: {reason}")
     records: dict[str, list[dict[str, Any]]] = {}
     runs: dict[str, dict[str, Any]] = {}
-    blocks = {case.block: case.profile for case in CASES}
-    ecn_off = sorted({case.block for case in CASES if not case.server_ecn})
-    lab = Lab(blocks, servers=("nginx",), v4_prefix=24, ecn_off_blocks=ecn_off)
+    hops: dict[str, dict[str, dict[str, str]]] = {}
+    for name, arguments in LABS.items():
+        cases = [case for case in CASES if case.lab == name]
+        if cases:
+            hops[name] = _measure_in(arguments, cases, folder, records, runs)
+    return {"records": records, "runs": runs, "hops": hops}
+
+
+def _measure_in(
+    arguments: dict[str, Any],
+    cases: list[Case],
+    folder: Path,
+    records: dict[str, list[dict[str, Any]]],
+    runs: dict[str, dict[str, Any]],
+) -> dict[str, dict[str, str]]:
+    """Run ``cases`` in a lab made with ``arguments``; its routers' addresses per family."""
+    blocks = {case.block: case.profile for case in cases}
+    ecn_off = sorted({case.block for case in cases if not case.server_ecn})
+    lab = Lab(blocks, servers=("nginx",), v4_prefix=24, ecn_off_blocks=ecn_off, **arguments)
     with lab, LabServices(lab) as services:
-        for campaign, run in run_campaigns(lab, campaigns(services), folder):
+        hops = {
+            str(family): {str(h): lab.hop_address(h, family) for h in range(1, lab.chain + 1)}
+            for family in FAMILIES
+        }
+        for campaign, run in run_campaigns(lab, campaigns(services, cases), folder):
             written = campaign.output_path(folder)
             stream = RecordStream([written] if written.exists() else [])
             for record in stream:
@@ -169,7 +239,7 @@ def measure(folder: Path) -> dict[str, Any]:
                 "measured": sum(n for o in outcomes for n in o.values()),
                 "output": "\n".join(output),
             }
-    return {"records": records, "runs": runs}
+    return hops
 
 
 def _slim(record: dict[str, Any]) -> dict[str, Any]:
@@ -179,7 +249,7 @@ def _slim(record: dict[str, Any]) -> dict[str, Any]:
         f"{f['conn']}: state {f['spdr_state']} {f.get('error_class')} {f.get('error')}"
         for f in record.get("flow_results", [])
     ]
-    keep = ("conditions", "dip", "outcome", "reason")
+    keep = ("conditions", "dip", "outcome", "reason", "locate")
     trials = record.get("trials")
     shown = [t["conditions"] for t in trials] if isinstance(trials, list) else None
     return {**{k: record.get(k) for k in keep}, "flows": flows, "trials": shown}
@@ -216,5 +286,5 @@ def test_truth_table(case: Case, observed: dict[str, Any]) -> None:
     ended = f"pytest exited {run['exit']}:\n{run['output']}"
     assert run["exit"] in (0, 1) and run["measured"] == run["targets"], ended
     shown = json.dumps(records, indent=1)
-    assert case.seen(records) == case.expected(), shown
+    assert case.seen(records) == case.expected(observed["hops"]), shown
     assert all(record["outcome"] != "error" for record in records), shown
