@@ -200,7 +200,7 @@ def _spider(lab: Lab, args: argparse.Namespace, targets: Path, tmp: str, run: in
         "--spider-connect=http",
         f"--spider-timeout={args.timeout}",
         f"--spider-concurrency={args.concurrency}",
-        f"--spider-trials={args.trials}",
+        *([f"--spider-trials={args.trials}"] if args.trials != 1 else []),
         *([f"--spider-trial-gap={args.trial_gap}"] if args.trial_gap is not None else []),
         "--rootdir",
         tmp,
