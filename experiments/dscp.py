@@ -1,8 +1,9 @@
 """DSCP: does a path that carries a connection also carry it with a DiffServ codepoint set?
 
-Baseline (A): DSCP 0. Experiment (B): the codepoint of the class attribute ``codepoint`` (48,
-PATHspider's ``--codepoint`` default), or of the target's own ``codepoint`` field (0-63) where
-its input line has one; a campaign with another codepoint subclasses ``DSCP`` with its own.
+Baseline (A): DSCP 0. Experiment (B): the target's own ``codepoint`` field (0-63) where its
+input line has one, else ``--spider-codepoint`` (``self.args.codepoint``, as PATHspider's
+``--codepoint``), else the class attribute ``codepoint``: 48, PATHspider's default (a subclass
+may carry another).
 Each is set on its own socket (``IP_TOS`` / ``IPV6_TCLASS``): nothing global changes, no
 privilege is needed to send.
 
@@ -55,7 +56,9 @@ class DSCP(DesynchronizedSpider, PluggableSpider):
         return self._connect(job, 0)
 
     def conn_dscp(self, job, config):
-        return self._connect(job, int(job.get("codepoint", self.codepoint)))
+        given = getattr(self.args, "codepoint", None)
+        default = self.codepoint if given is None else given
+        return self._connect(job, int(job.get("codepoint", default)))
 
     connections = [conn_no_dscp, conn_dscp]
 

@@ -139,10 +139,12 @@ class CaseBook:
         instance = self._instances.get(experiment)
         if instance is None:
             settings = self._settings
-            # dnsresolv's: the server to ask, and the networks neither it nor an answer may be in.
+            # dnsresolv's: the server to ask, and the networks neither it nor an answer may be
+            # in; dscp's: the codepoint given (None: the experiment's own).
             extra: dict[str, Any] = {
                 "dns_server": settings.dns_server,
                 "exclusions": tuple(self._exclusions),
+                "codepoint": settings.codepoint,
             }
             args = experiment_args(experiment, settings.timeout, settings.connect, extra)
             instance = experiment(args=args, source=(None, None))

@@ -36,9 +36,9 @@ from pytest_spider.targets import BadLine, Target, TargetFileError, load_targets
 BAD_LINES_SHOWN = 20
 
 #: The options that decide what a campaign's records mean: how targets are connected to
-#: (connection mode, timeout, certificate checks, body kept, DNS server), how often (trials:
-#: their conditions are super-conditions) and how conditions become outcomes (fail and skip
-#: globs). A resumed session must use the campaign's values.
+#: (connection mode, timeout, certificate checks, body kept, DNS server, DSCP codepoint), how
+#: often (trials: their conditions are super-conditions) and how conditions become outcomes
+#: (fail and skip globs). A resumed session must use the campaign's values.
 #: How fast or in which order it measures (concurrency, rate, lookahead, xdist), its target
 #: lists and exclusions (batches differ by design), vantage (part of each record's key) and
 #: where its files go do not change what a record says, and may differ.
@@ -49,6 +49,7 @@ COMPARABLE_OPTIONS = (
     "max_body",
     "dns_server",
     "trials",
+    "codepoint",
     "fail_on",
     "skip_on",
 )

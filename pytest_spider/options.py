@@ -44,6 +44,8 @@ MAX_LOCATE_PROBES = 10
 MIN_LOCATE_WAIT = 0.01
 MAX_LOCATE_WAIT = 0.9
 MAX_LOCATE_BUDGET = 600.0
+#: A DSCP codepoint is six bits.
+MAX_CODEPOINT = 63
 
 IniType = Literal["string", "linelist", "paths", "bool"]
 
@@ -194,6 +196,13 @@ _OPTIONS = (
         "--spider-rate",
         "start at most N connection sequences per second, all xdist workers together "
         "(default: no limit).",
+        metavar="N",
+    ),
+    _Option(
+        "--spider-codepoint",
+        "the DSCP codepoint (0-63) the dscp experiment sends in its experimental connection, "
+        "as PATHspider's --codepoint (default: the experiment's own, 48, PATHspider's default; "
+        "a target's own 'codepoint' field still wins).",
         metavar="N",
     ),
     _Option(
@@ -379,6 +388,8 @@ class SpiderSettings:
     locate_probes: int
     locate_wait: float
     locate_budget: float
+    #: ``--spider-codepoint``: the dscp experiment's codepoint, None for the experiment's own.
+    codepoint: int | None
 
     @property
     def active(self) -> bool:
@@ -443,4 +454,9 @@ class SpiderSettings:
             locate_probes=int(_number(config, "spider_locate_probes", int, 1, MAX_LOCATE_PROBES)),
             locate_wait=locate_wait,
             locate_budget=locate_budget,
+            codepoint=(
+                int(_number(config, "spider_codepoint", int, 0, MAX_CODEPOINT))
+                if text("spider_codepoint")
+                else None
+            ),
         )

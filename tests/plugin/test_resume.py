@@ -142,6 +142,7 @@ def test_a_whole_last_record_without_its_newline_is_kept(scripted: pytest.Pytest
         (["--spider-connect=https"], "--spider-connect (not given), now https"),
         (["--spider-timeout=2"], "--spider-timeout 3.0, now 2.0"),
         (["--spider-trials=2"], "--spider-trials 1, now 2"),
+        (["--spider-codepoint=10"], "--spider-codepoint (not given), now 10"),
         (["--spider-fail-on=*.offline"], "--spider-fail-on *.connectivity.broken, now *.offline"),
     ],
 )
