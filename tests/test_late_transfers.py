@@ -12,7 +12,7 @@ import pycurl
 import pytest
 
 from pytest_spider import CONN_OK, CONN_TIMEOUT, connect_http
-from pytest_spider.helpers import http, transfers
+from pytest_spider.helpers import http
 
 
 @pytest.fixture
@@ -52,15 +52,15 @@ def test_a_timeout_noticed_after_the_whole_response_is_no_failure(
 ) -> None:
     port, replies = server
     replies.append(WHOLE)
-    real = transfers.DRIVER.perform
+    real = http._perform
 
-    def late(curl: pycurl.Curl) -> None:
+    def late(curl: pycurl.Curl) -> tuple[int, str] | None:
         # The transfer runs for real; the overload that makes libcurl's timer fire before
-        # the end is noticed cannot be made on purpose, so its error is raised after it.
-        real(curl)
-        raise transfers.TransferError(pycurl.E_OPERATION_TIMEDOUT, "3 out of 3 bytes received")
+        # the end is noticed cannot be made on purpose, so its error is given after it.
+        assert real(curl) is None
+        return pycurl.E_OPERATION_TIMEDOUT, "3 out of 3 bytes received"
 
-    monkeypatch.setattr(transfers.DRIVER, "perform", late)
+    monkeypatch.setattr(http, "_perform", late)
     result = connect_http(None, {"dip": "127.0.0.1", "dp": port}, 1)
     assert result["spdr_state"] == CONN_OK
     assert result["late"] is True and result["http_response_body"] == "abc"

@@ -1,10 +1,10 @@
 """Curl transfers leave from the network namespace of the thread that asks for them.
 
-libcurl opens sockets in the transfer driver's thread, and a socket belongs to its creating
-thread's namespace: a driver started in the host namespace must never carry a transfer that
-a thread inside a lab namespace asks for. The probe is loopback inside the lab's client
-namespace, which the host cannot reach, so a wrong namespace shows as a refusal and nothing
-leaves the machine.
+A socket belongs to the namespace of the thread that opens it: whatever thread libcurl opens
+a transfer's socket in, a transfer that a thread inside a lab namespace asks for must never
+leave from the host namespace (one thread driving every transfer, started in the host
+namespace, once did that). The probe is loopback inside the lab's client namespace, which the
+host cannot reach, so a wrong namespace shows as a refusal and nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def test_a_transfer_asked_for_inside_a_lab_namespace_leaves_from_there(
     spider_lab: Lab, server_in_client_namespace: int
 ) -> None:
     port = server_in_client_namespace
-    # A driver now runs in the host namespace (the port there is closed: refused).
+    # A transfer from the host namespace first (the port there is closed: refused).
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
