@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from pytest_spider.options import SpiderSettings
 from tests.plugin.conftest import read_records
 
 
@@ -257,3 +258,19 @@ def test_a_usage_error_found_by_xdist_workers_is_the_runs(pytester: pytest.Pytes
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: --spider-connect=quic: not a mode of h2*"])
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("given", "lookahead"),
+    [
+        ([], 4 * 500),
+        (["--spider-concurrency=50", "--spider-trials=3"], 4 * 50 * 3),
+        (["--spider-concurrency=50", "--spider-lookahead=7"], 7),
+        (["-o", "spider_lookahead=9"], 9),
+    ],
+)
+def test_the_lookahead_follows_the_concurrency_and_trials_unless_given(
+    pytester: pytest.Pytester, given: list[str], lookahead: int
+) -> None:
+    config = pytester.parseconfig("-p", "spider", *given)
+    assert SpiderSettings.from_config(config).lookahead == lookahead
