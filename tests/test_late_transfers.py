@@ -5,7 +5,7 @@ time was lost in an overloaded client, not on the wire (the 100,000-target run's
 from __future__ import annotations
 
 import socket
-import threading
+import time
 from collections.abc import Iterator
 
 import pycurl
@@ -13,34 +13,22 @@ import pytest
 
 from pytest_spider import CONN_OK, CONN_TIMEOUT, connect_http
 from pytest_spider.helpers import http
+from tests.support.servers import tcp_server
 
 
 @pytest.fixture
 def server() -> Iterator[tuple[int, list[bytes]]]:
     """A loopback server answering each connection with the reply the test puts first in the
     list: the reply is sent, and the connection then held open for a moment."""
-    listener = socket.create_server(("127.0.0.1", 0))
     replies: list[bytes] = []
-    stop = threading.Event()
 
-    def serve() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.recv(4096)
-                conn.sendall(replies[0])
-                stop.wait(0.5)
+    def answer(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(replies[0])
+        time.sleep(0.5)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1], replies
-    stop.set()
-    thread.join(2)
-    listener.close()
+    with tcp_server(answer=answer) as port:
+        yield port, replies
 
 
 WHOLE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"

@@ -5,8 +5,6 @@ ICMP answers are read, and the probing bounds. Probes here go to loopback only; 
 from __future__ import annotations
 
 import argparse
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +26,7 @@ from pytest_spider.locate import (
     scan,
 )
 from pytest_spider.spider import FlowResult, Job, Spider
+from tests.support.servers import tcp_server
 
 SOURCE = "198.18.0.1"
 R1, R2, R3, R4 = "198.18.0.2", "198.18.8.2", "198.18.8.6", "198.18.8.10"
@@ -159,28 +158,8 @@ def test_the_record_and_the_message() -> None:
 @pytest.fixture
 def listener() -> Iterator[int]:
     """A TCP port on 127.0.0.1 that accepts and closes."""
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        server.close()
+    with tcp_server() as port:
+        yield port
 
 
 def test_probes_on_loopback_reach_the_target_at_once(listener: int) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import socket
 import struct
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +15,7 @@ from pytest_spider.experiments.dscp import DSCP
 from pytest_spider.experiments.mss import MSS
 from pytest_spider.helpers import observe, tcpinfo
 from pytest_spider.lab.servers import running
+from tests.support.servers import tcp_server
 
 needs_observer = pytest.mark.skipif(
     observe.observer_unavailable() is not None, reason=str(observe.observer_unavailable())
@@ -26,34 +25,13 @@ needs_observer = pytest.mark.skipif(
 @pytest.fixture
 def listener(host: str) -> Iterator[int]:
     """A TCP server on ``host`` that accepts, reads a request and answers one HTTP line."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    server = socket.socket(family, socket.SOCK_STREAM)
-    server.bind((host, 0))
-    server.listen(16)
-    stop = threading.Event()
 
-    def serve() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn, contextlib.suppress(OSError):
-                conn.settimeout(1.0)
-                conn.recv(4096)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+    def answer(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        server.close()
+    with tcp_server(host, answer) as port:
+        yield port
 
 
 def _ip4(src: str, dst: str, tos: int, tcp: bytes) -> bytes:

@@ -7,8 +7,6 @@ TTL 1); the lab tests locate real breaks in a chain of routers.
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.plugin.conftest import read_records, write_targets
+from tests.support.servers import tcp_server
 
 #: An experiment whose connections contact nothing: each target's ``script`` says how they
 #: end. Its failures are located with the dscp pair (a SYN with and without DSCP 48).
@@ -49,27 +48,8 @@ class Unlocated(Located):
 @pytest.fixture
 def listener() -> Iterator[int]:
     """A TCP port on 127.0.0.1 that accepts and closes."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.1)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                server.accept()[0].close()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        server.close()
+    with tcp_server() as port:
+        yield port
 
 
 @pytest.fixture
