@@ -46,7 +46,7 @@ Conditions of a name's own record (kept only when it gave no address):
 import ipaddress
 
 from pytest_spider import CONN_DISCARD, CONN_OK, CONN_TIMEOUT, DesynchronizedSpider, PluggableSpider
-from pytest_spider.helpers.dns import parse_server, resolve_addresses, special_address
+from pytest_spider.helpers.dns import parse_server, preload, resolve_addresses, special_address
 from pytest_spider.targets import canonical_ip
 
 #: rcodes that answer the question: the name has no such record (or does not exist).
@@ -57,6 +57,10 @@ class DNSResolv(DesynchronizedSpider, PluggableSpider):
     name = "dnsresolv"
     description = "Resolve names (A and AAAA) at a given DNS server into address targets"
     needs_address = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        preload()  # not inside the first, timed, sequence
 
     def _exclusions(self):
         return getattr(self.args, "exclusions", None) or ()

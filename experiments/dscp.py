@@ -24,7 +24,7 @@ Conditions (``X`` is the codepoint B sent):
 """
 
 from pytest_spider import CONN_OK, DesynchronizedSpider, PluggableSpider
-from pytest_spider.helpers.dns import dns_probe
+from pytest_spider.helpers.dns import dns_probe, preload
 from pytest_spider.helpers.dscp import connect_udp_marked, dscp_sockopt, echo_probe
 from pytest_spider.helpers.observed import connect_observed
 
@@ -35,6 +35,11 @@ class DSCP(DesynchronizedSpider, PluggableSpider):
     connect_supported = ["http", "tcp", "dns", "echo"]
     locate_with = "dscp"
     codepoint = 48
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.args.connect == "dns":
+            preload()  # dnspython, not inside the first, timed, sequence
 
     def _connect(self, job, codepoint):
         mode = self.args.connect

@@ -56,7 +56,7 @@ UDP:
 
 from pytest_spider import CONN_OK, CONN_SKIPPED, DesynchronizedSpider, PluggableSpider
 from pytest_spider.helpers import ecn as ecn_request
-from pytest_spider.helpers.dns import connect_dns
+from pytest_spider.helpers.dns import connect_dns, preload
 from pytest_spider.helpers.errors import skipped
 from pytest_spider.helpers.observe import ACK, CWR, ECE, SYN
 from pytest_spider.helpers.observed import connect_observed
@@ -82,6 +82,11 @@ class ECN(DesynchronizedSpider, PluggableSpider):
     description = "ECN: TCP connections asking for ECN (or ECT(0) UDP datagrams) against plain ones"
     connect_supported = ["http", "https", "tcp", "dns", "echo"]
     locate_with = "ecn"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.args.connect == "dns":
+            preload()  # dnspython, not inside the first, timed, sequence
 
     # -- UDP: not-ECT against ECT(0) ----------------------------------------------------------
 

@@ -47,3 +47,33 @@ def test_a_campaign_without_report_or_dns_loads_neither(scripted: pytest.Pyteste
         if any(name == top or name.startswith(top + ".") for top in NOT_FOR_A_PLAIN_CAMPAIGN)
     )
     assert unwanted == []
+
+
+PROBE = """
+import argparse, sys
+from pytest_spider.experiments.{module} import {cls}
+assert "dns.query" not in sys.modules
+{cls}(args=argparse.Namespace(timeout=1, connect={mode!r}))
+print("dns.query" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "cls", "mode", "loaded"),
+    [
+        ("dnsresolv", "DNSResolv", "http", "True"),
+        ("ecn", "ECN", "dns", "True"),
+        ("dscp", "DSCP", "dns", "True"),
+        ("ecn", "ECN", "http", "False"),
+        ("dscp", "DSCP", "tcp", "False"),
+    ],
+)
+def test_an_experiment_that_measures_dns_loads_dnspython_when_it_is_made(
+    pytester: pytest.Pytester, module: str, cls: str, mode: str, loaded: str
+) -> None:
+    """Before any timed sequence: on a loaded CI run, a truth-table dnsresolv sequence with a
+    1 s timeout was still running after 3 s while dnspython was first imported inside it."""
+    probe = pytester.makepyfile(probe=PROBE.format(module=module, cls=cls, mode=mode))
+    result = pytester.runpython(probe)
+    assert result.ret == 0, result.stderr.str()
+    assert result.stdout.lines[-1] == loaded
