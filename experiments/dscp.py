@@ -21,12 +21,15 @@ Conditions (``X`` is the codepoint B sent):
   ``N`` (the SYN-ACK's over TCP, the answer datagram's over UDP).
 - ``dscp.0.servermark:N``, ``dscp.X.servermark:N``: the lab server received A (B) with DSCP
   ``N`` (a path that rewrites marks shows here).
+- ``pathspider.not_observed``: a TCP connection was made without the packet observer (no
+  ``CAP_NET_RAW``), as PATHspider says when its observer missed a flow; what only the observer
+  can tell is then left out.
 """
 
 from pytest_spider import CONN_OK, DesynchronizedSpider, PluggableSpider
 from pytest_spider.helpers.dns import dns_probe, preload
 from pytest_spider.helpers.dscp import connect_udp_marked, dscp_sockopt, echo_probe
-from pytest_spider.helpers.observed import connect_observed
+from pytest_spider.helpers.observed import connect_observed, not_observed
 
 
 class DSCP(DesynchronizedSpider, PluggableSpider):
@@ -77,7 +80,7 @@ class DSCP(DesynchronizedSpider, PluggableSpider):
                 conditions.append(f"dscp.{flow['dscp']}.replymark:{mark}")
             if flow["spdr_state"] == CONN_OK and flow.get("server_tos") is not None:
                 conditions.append(f"dscp.{flow['dscp']}.servermark:{flow['server_tos'] >> 2}")
-        return conditions
+        return conditions + not_observed(flows)
 
 
 def reply_mark(flow):

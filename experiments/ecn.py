@@ -33,6 +33,9 @@ Conditions:
 - ``ecn.connectivity.offline``: neither did.
 - ``ecn.connectivity.online|offline``: one connection was skipped (B where ECN cannot be
   asked for from here, A where every connection asks); the other got through or not.
+- ``pathspider.not_observed``: a TCP connection was made without the packet observer (no
+  ``CAP_NET_RAW``), as PATHspider says when its observer missed a flow; what only the observer
+  can tell is then left out.
 
 TCP, when B's handshake completed and the observer watched it:
 
@@ -59,7 +62,7 @@ from pytest_spider.helpers import ecn as ecn_request
 from pytest_spider.helpers.dns import connect_dns, preload
 from pytest_spider.helpers.errors import skipped
 from pytest_spider.helpers.observe import ACK, CWR, ECE, SYN
-from pytest_spider.helpers.observed import connect_observed
+from pytest_spider.helpers.observed import connect_observed, not_observed
 from pytest_spider.helpers.udp import connect_udp, parse_echo, tos_sockopt
 
 NOT_ECT, ECT_1, ECT_0, CE = 0, 1, 2, 3
@@ -139,7 +142,10 @@ class ECN(DesynchronizedSpider, PluggableSpider):
         baseline, experimental = flows
         ecn_ok = experimental["spdr_state"] == CONN_OK
         if experimental["spdr_state"] == CONN_SKIPPED:
-            return [self.combine_connectivity(baseline["spdr_state"] == CONN_OK)]
+            return [
+                self.combine_connectivity(baseline["spdr_state"] == CONN_OK),
+                *not_observed(flows),
+            ]
         if baseline["spdr_state"] == CONN_SKIPPED:
             conditions = [self.combine_connectivity(ecn_ok)]
         else:
@@ -148,6 +154,7 @@ class ECN(DesynchronizedSpider, PluggableSpider):
             if ecn_ok and "server_tos" in experimental:
                 conditions.append(MARK_CONDITIONS[experimental["server_tos"] & ECN_MASK])
             return conditions
+        conditions += not_observed(flows)
         if experimental.get("observed") and experimental.get("tcp_connected"):
             conditions += negotiation(experimental)
         return conditions

@@ -17,10 +17,13 @@ Conditions:
 - ``mss.option.remote.value:N``: the SYN-ACK arrived with MSS ``N``.
 - ``mss.option.received.deflated|unchanged|inflated``: that is below, equal to, above ours.
 - ``mss.option.received.absent``: the SYN-ACK arrived without an MSS option.
+- ``pathspider.not_observed``: a TCP connection was made without the packet observer (no
+  ``CAP_NET_RAW``), as PATHspider says when its observer missed a flow; what only the observer
+  can tell is then left out.
 """
 
 from pytest_spider import CONN_OK, DesynchronizedSpider, PluggableSpider
-from pytest_spider.helpers.observed import connect_observed
+from pytest_spider.helpers.observed import connect_observed, not_observed
 
 
 class MSS(DesynchronizedSpider, PluggableSpider):
@@ -40,7 +43,7 @@ class MSS(DesynchronizedSpider, PluggableSpider):
         flow = flows[0]
         observed = bool(flow.get("observed"))
         connected = flow["tcp_connected"] if observed else flow["spdr_state"] == CONN_OK
-        conditions = [self.combine_connectivity(connected)]
+        conditions = [self.combine_connectivity(connected), *not_observed(flows)]
         if not (observed and connected) or flow.get("mss_value_fwd") is None:
             return conditions
         local, remote = flow["mss_value_fwd"], flow.get("mss_value_rev")

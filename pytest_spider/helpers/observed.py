@@ -30,6 +30,9 @@ from pytest_spider.helpers.observe import Capture, flow_fields, observer_unavail
 from pytest_spider.helpers.tcpinfo import flow_fields as kernel_fields
 from pytest_spider.spider import FlowResult, Job
 
+#: PATHspider's condition for a sequence with a connection its observer did not watch.
+NOT_OBSERVED: Final = "pathspider.not_observed"
+
 #: Connection modes and their default ports.
 MODES: Final = {"tcp": 80, "http": 80, "https": 443}
 SockOpt = tuple[int, int, int]
@@ -174,3 +177,9 @@ def _tcp(
         return errors.success(sp=sp, sip=sip, **fields)
     finally:
         conn.close()
+
+
+def not_observed(flows: Iterable[FlowResult]) -> list[str]:
+    """``[NOT_OBSERVED]`` when a connection of ``flows`` was made without the observer (no
+    packet socket here), as PATHspider's ecn, dscp and mss say; else nothing."""
+    return [NOT_OBSERVED] if any(flow.get("observed") is False for flow in flows) else []

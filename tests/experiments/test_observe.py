@@ -163,10 +163,11 @@ def test_dscp_over_tcp_reads_the_synacks_mark(measure: Any, host: str, listener:
     assert result.flows[1]["dscp_mark_syn_fwd"] == 48
 
 
-def test_dscp_without_an_observer_leaves_the_replymark_out() -> None:
+def test_dscp_without_an_observer_leaves_the_replymark_out_and_says_so() -> None:
     ok = {"spdr_state": CONN_OK, "observed": False}
     assert experiment(DSCP, "tcp").combine_flows([{**ok, "dscp": 0}, {**ok, "dscp": 48}]) == [
-        "dscp.48.connectivity.works"
+        "dscp.48.connectivity.works",
+        "pathspider.not_observed",
     ]
 
 
@@ -201,8 +202,11 @@ def test_mss_compares_the_synacks_option_with_ours(remote: int | None, expected:
     ]
 
 
-def test_mss_without_an_observer_says_only_connectivity() -> None:
+def test_mss_without_an_observer_says_connectivity_and_that_it_was_not_observed() -> None:
     flow = {"spdr_state": CONN_OK, "observed": False, "tcpi_advmss": 1448}
-    assert experiment(MSS, "tcp").combine_flows([flow]) == ["mss.connectivity.online"]
+    assert experiment(MSS, "tcp").combine_flows([flow]) == [
+        "mss.connectivity.online",
+        "pathspider.not_observed",
+    ]
     flow = {"spdr_state": 2, "observed": True, "tcp_connected": False}
     assert experiment(MSS, "tcp").combine_flows([flow]) == ["mss.connectivity.offline"]

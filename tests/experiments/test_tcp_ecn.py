@@ -102,9 +102,19 @@ def test_ce_and_ect1_on_any_segment_count() -> None:
     ]
 
 
-def test_without_the_observer_only_connectivity_is_told() -> None:
+def test_without_the_observer_only_connectivity_and_not_observed_are_told() -> None:
     kernel_says_ecn = {**OK, "observed": False, "tcp_ecn_kernel": True}
-    assert tcp_ecn().combine_flows([OK, kernel_says_ecn]) == ["ecn.connectivity.works"]
+    assert tcp_ecn().combine_flows([OK, kernel_says_ecn]) == [
+        "ecn.connectivity.works",
+        "pathspider.not_observed",
+    ]
+    # B skipped (ECN cannot be asked for here), A made without the observer.
+    skipped = {"spdr_state": CONN_SKIPPED, "sp": 0, "error_class": None, "error": "why"}
+    unobserved = {**OK, "observed": False}
+    assert tcp_ecn().combine_flows([unobserved, skipped]) == [
+        "ecn.connectivity.online",
+        "pathspider.not_observed",
+    ]
 
 
 def test_a_skipped_connection_gives_online_or_offline_from_the_other() -> None:
