@@ -32,8 +32,12 @@ packet on the last link, different paths, the budget spent. It never guesses. Ro
 rate-limit their ICMP errors (Linux: one a second per destination after a burst of six), and
 a missing answer to the experimental probe alone would look like a loss: so at each TTL the
 experimental probe is sent first, and a router out of tokens silences the baseline probe
-after it, which makes the hop unknown rather than wrong (tests/lab/test_chain.py locates 30
-targets at once through routers limited to 20 errors a second: hop 2 or unknown, never other).
+after it, which makes the hop unknown rather than wrong. Tokens shared with other targets
+can still come back between the two sends, so the TTL that decides (the first past the
+experimental probe's last answer to answer only the baseline probe) is asked again a second
+later, and names the hop only if the re-check sees the same (tests/lab/test_chain.py locates
+30 targets at once through routers limited to 20 errors a second: hop 2 or unknown, never
+other).
 
 Bounds (``--spider-locate-*``, all per target): TTLs 1 to ``max_ttl``; each probe sent at
 most ``probes`` times at a TTL (again only while it has no answer); ``wait`` seconds for each
@@ -69,6 +73,12 @@ GAP_LIMIT: Final = 5
 #: TTLs in a row past the experimental probe's last answer that answer only the baseline
 #: probe, after which the scan ends: the experimental packet does not come back beyond.
 CONFIRM: Final = 3
+#: Seconds between re-checks of a decisive TTL: once a router's burst is spent, Linux lets it
+#: send one destination one ICMP error a second (``icmp_ratelimit``), and every target being
+#: located from this vantage draws on that same allowance.
+RECHECK_GAP: Final = 1.0
+#: Re-checks of the first TTL past the experimental probe's last answer.
+RECHECKS: Final = 2
 #: TCP flags of an ECN-setup SYN.
 _ECE_CWR: Final = 0x40 | 0x80
 #: ECN codepoint ECT(0) in the TOS byte / traffic class.
@@ -259,6 +269,12 @@ def scan(pair: Pair, dip: str, bounds: Bounds, pace: Pace = no_pace) -> Trace:
                 break
         if not ran:
             break
+        if answers["experimental"] is None and answers["baseline"] is not None and confirm == 0:
+            # The first TTL answering only the baseline probe decides where the loss is. A
+            # router out of ICMP tokens can silence the experimental probe alone when tokens
+            # come back between the two sends (other targets draw on them too): ask again.
+            answers, rechecked = _recheck(pair, dip, ttl, bounds, deadline, pace)
+            sent += rechecked
         current = Round(ttl, answers["baseline"] or SILENT, answers["experimental"] or SILENT)
         rounds.append(current)
         if stopped.startswith("time budget"):
@@ -280,6 +296,39 @@ def scan(pair: Pair, dip: str, bounds: Bounds, pace: Pace = no_pace) -> Trace:
             stopped = "confirmed"
             break
     return Trace(tuple(rounds), stopped, sent, time.monotonic() - started, source)
+
+
+def _recheck(
+    pair: Pair, dip: str, ttl: int, bounds: Bounds, deadline: float, pace: Pace
+) -> tuple[dict[str, Answer | None], int]:
+    """Send both probes at ``ttl`` again (the experimental one first), :data:`RECHECK_GAP`
+    apart, until one send tells: the experimental probe answered (the silence was the
+    router's rate limit), or it is silent again while the baseline probe is answered (a
+    loss). Neither, within :data:`RECHECKS` sends and the budget: the baseline answer is not
+    kept, and the hop stays unknown rather than be named on one observation. Returns the
+    answers to keep and the probes sent."""
+    sent = 0
+    for _ in range(RECHECKS):
+        time.sleep(max(0.0, min(RECHECK_GAP - bounds.wait, deadline - time.monotonic())))
+        if time.monotonic() + bounds.wait > deadline or not pace(deadline - bounds.wait):
+            break
+        probes = {
+            "experimental": Probe(pair.experimental, dip, pair.dp, ttl),
+            "baseline": Probe(pair.baseline, dip, pair.dp, ttl),
+        }
+        sent += len(probes)
+        hops.collect(list(probes.values()), bounds.wait)
+        answers = {
+            role: probe.answer
+            if probe.answer is not None and probe.answer.kind != "silent"
+            else None
+            for role, probe in probes.items()
+        }
+        if answers["experimental"] is not None:
+            return answers, sent
+        if answers["baseline"] is not None:
+            return {"experimental": None, "baseline": answers["baseline"]}, sent
+    return {"experimental": None, "baseline": None}, sent
 
 
 def _scan_end(current: Round) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_spider import CONN_OK, CONN_TIMEOUT
+from pytest_spider import locate as locate_module
 from pytest_spider.helpers import hops
 from pytest_spider.helpers.hops import Answer, ProbeSpec
 from pytest_spider.locate import (
@@ -225,3 +226,82 @@ def test_only_failing_targets_are_located_and_experiments_say_with_what(listener
     assert (found["pair"], found["probes"]) == ("dscp", ["tcp-syn", "tcp-syn-dscp48"])
     assert found["trace"] == [{"ttl": 1, "baseline": "target", "experimental": "target"}]
     assert "reached the target (TTL 1)" in found["reason"]
+
+
+class ScriptedPath:
+    """Stands in for the network in :func:`scan`: each send of a probe at a TTL takes the next
+    answer scripted for (role, TTL), or silence; the baseline answers every TTL unless told."""
+
+    def __init__(self, script: dict[tuple[str, int], list[str]], target_ttl: int) -> None:
+        self.script = script
+        self.target_ttl = target_ttl
+        self.sends: list[tuple[str, int]] = []
+
+    def collect(self, probes: list[Any], wait: float) -> None:
+        for probe in probes:
+            role = "experimental" if probe.spec.name == "exp" else "baseline"
+            self.sends.append((role, probe.ttl))
+            queue = self.script.get((role, probe.ttl))
+            if queue:
+                text = queue.pop(0)
+            elif role == "baseline":
+                text = "T" if probe.ttl >= self.target_ttl else f"198.18.8.{probe.ttl}"
+            else:
+                text = "*"
+            probe.answer = answer(text)
+
+
+class FakeProbe:
+    def __init__(self, spec: ProbeSpec, dip: str, dp: int, ttl: int) -> None:
+        self.spec, self.ttl, self.answer, self.source = spec, ttl, None, SOURCE
+
+
+@pytest.fixture
+def scripted_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    def make(script: dict[tuple[str, int], list[str]], target_ttl: int = 4) -> ScriptedPath:
+        path = ScriptedPath(script, target_ttl)
+        monkeypatch.setattr(locate_module, "Probe", FakeProbe)
+        monkeypatch.setattr(locate_module.hops, "collect", path.collect)
+        monkeypatch.setattr(locate_module, "RECHECK_GAP", 0.0)
+        return path
+
+    yield make
+
+
+PAIR = Pair("dscp", ProbeSpec("base", "tcp"), ProbeSpec("exp", "tcp"), 80)
+QUICK = Bounds(max_ttl=6, probes=2, wait=0.01, budget=5.0)
+
+
+def test_a_rate_limited_silence_of_the_experimental_probe_is_asked_again(
+    scripted_path: Any,
+) -> None:
+    """Tokens came back between the two sends at TTL 1 (other targets drew on them): asked
+    again, the experimental probe is answered, and the loss is found where it is, at hop 2."""
+    path = scripted_path(
+        {("experimental", 1): ["*", "*", "198.18.8.1"], ("experimental", 2): ["198.18.8.2"]}
+    )
+    found = conclude(scan(PAIR, "198.18.9.1", QUICK))
+    assert found == Finding(2, "198.18.8.2", "lost")
+    assert path.sends[:6] == [
+        ("experimental", 1), ("baseline", 1),  # the round: only the baseline is answered
+        ("experimental", 1),  # its second try, alone
+        ("experimental", 1), ("baseline", 1),  # the re-check: the experimental one answers
+        ("experimental", 2),
+    ]  # fmt: skip
+
+
+def test_a_loss_seen_again_on_re_check_is_named_and_one_seen_once_is_not(
+    scripted_path: Any,
+) -> None:
+    scripted_path({("experimental", 1): ["198.18.8.1"], ("experimental", 2): ["198.18.8.2"]})
+    assert conclude(scan(PAIR, "198.18.9.1", QUICK)) == Finding(2, "198.18.8.2", "lost")
+    # Both probes silent on every re-check: one observation names no hop.
+    scripted_path(
+        {
+            ("experimental", 1): ["198.18.8.1"],
+            ("experimental", 2): ["198.18.8.2"],
+            ("baseline", 3): ["198.18.8.3", "*", "*"],
+        }
+    )
+    unsure = conclude(scan(PAIR, "198.18.9.1", QUICK))
+    assert unsure.hop is None and "hop 3 answered neither probe" in str(unsure.reason)
