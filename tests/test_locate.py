@@ -261,7 +261,7 @@ def scripted_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     def make(script: dict[tuple[str, int], list[str]], target_ttl: int = 4) -> ScriptedPath:
         path = ScriptedPath(script, target_ttl)
         monkeypatch.setattr(locate_module, "Probe", FakeProbe)
-        monkeypatch.setattr(locate_module.hops, "collect", path.collect)
+        monkeypatch.setattr(hops, "collect", path.collect)
         monkeypatch.setattr(locate_module, "RECHECK_GAP", 0.0)
         return path
 
