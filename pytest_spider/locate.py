@@ -79,6 +79,10 @@ CONFIRM: Final = 3
 RECHECK_GAP: Final = 1.0
 #: Re-checks of the first TTL past the experimental probe's last answer.
 RECHECKS: Final = 2
+#: The probes of a pair in the order they are sent: the experimental one first, so that a
+#: router that rate-limits its ICMP silences the baseline probe after it rather than this one,
+#: which would look like a loss.
+ROLES: Final = ("experimental", "baseline")
 #: TCP flags of an ECN-setup SYN.
 _ECE_CWR: Final = 0x40 | 0x80
 #: ECN codepoint ECT(0) in the TOS byte / traffic class.
@@ -247,24 +251,15 @@ def scan(pair: Pair, dip: str, bounds: Bounds, pace: Pace = no_pace) -> Trace:
         answers: dict[str, Answer | None] = {"baseline": None, "experimental": None}
         ran = False
         for _ in range(bounds.probes):
-            if time.monotonic() + bounds.wait > deadline or not pace(deadline - bounds.wait):
+            if not _turn(bounds, deadline, pace):
                 stopped = f"time budget of {bounds.budget:g} s spent"
                 break
             ran = True
-            # The experimental probe goes first: a router that rate-limits its ICMP then
-            # silences the baseline probe rather than this one, which would look like a loss.
-            specs = {"experimental": pair.experimental, "baseline": pair.baseline}
-            probes = {
-                role: Probe(spec, dip, pair.dp, ttl)
-                for role, spec in specs.items()
-                if answers[role] is None
-            }
-            sent += len(probes)
-            hops.collect(list(probes.values()), bounds.wait)
-            for role, probe in probes.items():
-                source = source or probe.source
-                if probe.answer is not None and probe.answer.kind != "silent":
-                    answers[role] = probe.answer
+            missing = [role for role in ROLES if answers[role] is None]
+            got, sent_from = _send(pair, dip, ttl, missing, bounds.wait)
+            sent += len(missing)
+            source = source or sent_from
+            answers.update(got)
             if all(answer is not None for answer in answers.values()):
                 break
         if not ran:
@@ -310,25 +305,34 @@ def _recheck(
     sent = 0
     for _ in range(RECHECKS):
         time.sleep(max(0.0, min(RECHECK_GAP - bounds.wait, deadline - time.monotonic())))
-        if time.monotonic() + bounds.wait > deadline or not pace(deadline - bounds.wait):
+        if not _turn(bounds, deadline, pace):
             break
-        probes = {
-            "experimental": Probe(pair.experimental, dip, pair.dp, ttl),
-            "baseline": Probe(pair.baseline, dip, pair.dp, ttl),
-        }
-        sent += len(probes)
-        hops.collect(list(probes.values()), bounds.wait)
-        answers = {
-            role: probe.answer
-            if probe.answer is not None and probe.answer.kind != "silent"
-            else None
-            for role, probe in probes.items()
-        }
-        if answers["experimental"] is not None:
-            return answers, sent
-        if answers["baseline"] is not None:
-            return {"experimental": None, "baseline": answers["baseline"]}, sent
+        got, _ = _send(pair, dip, ttl, ROLES, bounds.wait)
+        sent += len(ROLES)
+        if "experimental" in got or "baseline" in got:
+            return {"experimental": got.get("experimental"), "baseline": got.get("baseline")}, sent
     return {"experimental": None, "baseline": None}, sent
+
+
+def _turn(bounds: Bounds, deadline: float, pace: Pace) -> bool:
+    """Another send fits: its wait within the budget, and a turn under the campaign's rate."""
+    return time.monotonic() + bounds.wait <= deadline and pace(deadline - bounds.wait)
+
+
+def _send(
+    pair: Pair, dip: str, ttl: int, roles: Sequence[str], wait: float
+) -> tuple[dict[str, Answer], str | None]:
+    """Send the probes of ``roles`` at ``ttl``, in that order, and wait for their answers:
+    those that came back (silence left out), and the address they were sent from."""
+    specs = {"experimental": pair.experimental, "baseline": pair.baseline}
+    probes = {role: Probe(specs[role], dip, pair.dp, ttl) for role in roles}
+    hops.collect(list(probes.values()), wait)
+    answers = {
+        role: probe.answer
+        for role, probe in probes.items()
+        if probe.answer is not None and probe.answer.kind != "silent"
+    }
+    return answers, next((probe.source for probe in probes.values() if probe.source), None)
 
 
 def _scan_end(current: Round) -> str | None:
