@@ -28,9 +28,9 @@ nox.options.sessions = ["lint", "tests-lowest", "tests-newest"]
 
 ROOT = Path(__file__).resolve().parent
 #: Installed at exactly their declared lower bound by tests-lowest.
-AT_LOWER_BOUND = ("pytest", "pytest-xdist", "pluggy")
+AT_LOWER_BOUND = ("pytest", "pytest-xdist", "pluggy", "greenlet")
 #: Printed by the test sessions (execnet comes with pytest-xdist).
-SHOWN = ("pytest", "pytest-xdist", "pluggy", "execnet")
+SHOWN = ("pytest", "pytest-xdist", "pluggy", "execnet", "greenlet")
 
 #: Run in the session's interpreter: print the versions of the names in argv[1], and fail
 #: unless each ``name==version`` in argv[2] is installed at exactly that version.

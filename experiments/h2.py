@@ -29,6 +29,7 @@ class H2(DesynchronizedSpider, PluggableSpider):
     name = "h2"
     description = "HTTP/2 over TLS (ALPN) or cleartext (h2c upgrade) against HTTP/1.1"
     connect_supported = ["http", "https"]
+    cooperative = True
 
     def _connect(self, job, curlopts=None, curlinfos=None):
         if self.args.connect == "http":

@@ -43,6 +43,7 @@ class H3(DesynchronizedSpider, PluggableSpider):
     name = "h3"
     description = "HTTP/3 over QUIC against HTTPS over TCP"
     connect_supported = ["https"]
+    cooperative = True
     locate_with = "quic"
     h3_unavailable = http3_unavailable()
 

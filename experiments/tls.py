@@ -31,6 +31,7 @@ class TLS(DesynchronizedSpider, PluggableSpider):
     name = "tls"
     description = "TLS 1.3 and ALPN h2 against TLS 1.2 without ALPN"
     connect_supported = ["https"]
+    cooperative = True
 
     def _connect(self, job, version, alpn):
         if self.args.connect != "https":

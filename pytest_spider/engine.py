@@ -11,7 +11,8 @@ last consumer has taken it. Planned tasks announce when they finish (:meth:`Engi
 if the plan has a follower, so that the run loop can take finished results first rather than
 wait in plan order behind a dead target. A task whose ``run`` returns :class:`Later` is run
 again, not before the time it names, without holding a thread meanwhile (repeated trials of a
-target, spaced apart). No pytest imports here: the plugin (or an xdist worker) drives it.
+target, spaced apart). A cooperative task runs as a greenlet on the :mod:`~pytest_spider.hub`
+instead of a thread. No pytest imports here: the plugin (or an xdist worker) drives it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Generic, TypeVar
+
+from pytest_spider.hub import Hub
 
 T = TypeVar("T")
 
@@ -41,11 +44,13 @@ class Later:
 @dataclasses.dataclass(frozen=True)
 class Task(Generic[T]):
     """One sequence to run: ``run()`` does the work (or one step of it, returning
-    :class:`Later` for the next); ``consumers`` items will take it."""
+    :class:`Later` for the next); ``consumers`` items will take it. A ``cooperative`` one waits
+    only in the hub's HTTP transfers, so it runs as a greenlet on the hub, not on a thread."""
 
     key: Hashable
     run: Callable[[], T | Later]
     consumers: int = 1
+    cooperative: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +87,9 @@ class _Slot(Generic[T]):
 class Engine(Generic[T]):
     """Runs tasks ahead of their consumers with bounded concurrency and bounded memory.
 
+    Threads run the tasks, ``concurrency`` at most; the hub runs the cooperative ones, as many
+    at most.
+
     ``hang_after`` is how long a started task may take: a watchdog then reports it as hung
     (to its consumer, whenever that comes) and starts a thread in place of the stuck one, so
     concurrency does not shrink. At most ``concurrency`` threads may be stuck at once; past
@@ -117,6 +125,7 @@ class Engine(Generic[T]):
         self.stuck = 0
         self.max_stuck = concurrency
         self._watchdog: threading.Thread | None = None
+        self._hub: Hub[_Slot[T]] | None = None
         self.in_flight = 0
         self.completed = 0
         #: Tasks waiting for the time their :class:`Later` named: (time, order, slot), and the
@@ -145,11 +154,21 @@ class Engine(Generic[T]):
     def _submit(self, task: Task[T], announce: bool = False) -> _Slot[T]:
         slot = _Slot(task, announce)
         self._slots[task.key] = slot
-        if len(self._threads) - self.stuck < self.concurrency:
+        if not task.cooperative and len(self._threads) - self.stuck < self.concurrency:
             # Threads start with the work: a three-target run needs three, not hundreds.
             self._start_threads(1)
-        self._queue.put(slot)
+        self._enqueue(slot)
         return slot
+
+    def _enqueue(self, slot: _Slot[T]) -> None:
+        """Hand ``slot`` to what runs it: the hub if cooperative, else the worker threads."""
+        if not slot.task.cooperative:
+            self._queue.put(slot)
+            return
+        if self._hub is None:
+            self._hub = Hub(self.concurrency, self._run_cooperative, self._turn)
+            self._start_watchdog()
+        self._hub.submit(slot)
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -160,15 +179,18 @@ class Engine(Generic[T]):
         ]
         with self._lock:
             self._threads.extend(threads)
-            watchdog = self._watchdog is None
-            if watchdog:
-                self._watchdog = threading.Thread(
-                    target=self._watch, name="spider-watchdog", daemon=True
-                )
         for thread in threads:  # started outside the lock, which they take at once
             thread.start()
-        if watchdog and self._watchdog is not None:
-            self._watchdog.start()
+        self._start_watchdog()
+
+    def _start_watchdog(self) -> None:
+        with self._lock:
+            if self._watchdog is not None:
+                return
+            self._watchdog = threading.Thread(
+                target=self._watch, name="spider-watchdog", daemon=True
+            )
+        self._watchdog.start()
 
     def _work(self) -> None:
         while True:
@@ -179,39 +201,57 @@ class Engine(Generic[T]):
                 self._finish(slot, Outcome(error=RuntimeError("measurement stopped before start")))
                 continue
             self.pace()
-            with self._lock:
-                self.in_flight += 1
-                slot.started = started = time.monotonic()
-                self._running.add(slot)
-            later: Later | None = None
-            try:
-                value = slot.task.run()
-                if isinstance(value, Later):
-                    later, outcome = value, Outcome[T]()
-                else:
-                    outcome = Outcome(value=value)
-            except BaseException as exc:
-                outcome = Outcome(error=exc)
-            with self._lock:
-                self.in_flight -= 1
-                self.completed += 1
-                self._running.discard(slot)
-                if slot.hung:
-                    # Reported hung long ago, and replaced: this thread is one too many now.
+            if not self._run(slot, self._begin(slot)):
+                return
+
+    def _run_cooperative(self, slot: _Slot[T]) -> None:
+        """What the hub runs, in a greenlet of its own, for each of its slots."""
+        if self._stopped:
+            self._finish(slot, Outcome(error=RuntimeError("measurement stopped before start")))
+            return
+        self._run(slot, self._begin(slot))
+
+    def _begin(self, slot: _Slot[T]) -> float:
+        """``slot`` starts now (on a thread or the hub): its start time."""
+        with self._lock:
+            self.in_flight += 1
+            slot.started = started = time.monotonic()
+            self._running.add(slot)
+        return started
+
+    def _run(self, slot: _Slot[T], started: float) -> bool:
+        """Run ``slot``'s task once and settle what became of it. False: it had been given up
+        as hung, and, on a thread, replaced: that thread is one too many now and must end."""
+        later: Later | None = None
+        try:
+            value = slot.task.run()
+            if isinstance(value, Later):
+                later, outcome = value, Outcome[T]()
+            else:
+                outcome = Outcome(value=value)
+        except BaseException as exc:
+            outcome = Outcome(error=exc)
+        with self._lock:
+            self.in_flight -= 1
+            self.completed += 1
+            self._running.discard(slot)
+            if slot.hung:
+                if not slot.task.cooperative:
                     self.stuck -= 1
                     with contextlib.suppress(ValueError):  # closed: the list was let go
                         self._threads.remove(threading.current_thread())
-                    return
-                ran = slot.ran + time.monotonic() - started
-                if later is None:
-                    slot.outcome = dataclasses.replace(outcome, seconds=ran)
-                    slot.done.set()
-                else:
-                    slot.ran = ran
-            if later is not None:
-                self._defer(slot, later.at)
-            elif slot.announce:
-                self._finished.put(slot.task.key)
+                return False
+            ran = slot.ran + time.monotonic() - started
+            if later is None:
+                slot.outcome = dataclasses.replace(outcome, seconds=ran)
+                slot.done.set()
+            else:
+                slot.ran = ran
+        if later is not None:
+            self._defer(slot, later.at)
+        elif slot.announce:
+            self._finished.put(slot.task.key)
+        return True
 
     def _defer(self, slot: _Slot[T], at: float) -> None:
         """Queue ``slot`` again once ``at`` has come; no worker thread waits for it."""
@@ -230,7 +270,7 @@ class Engine(Generic[T]):
             while not self._closed:
                 now = time.monotonic()
                 while self._later and self._later[0][0] <= now:
-                    self._queue.put(heapq.heappop(self._later)[2])
+                    self._enqueue(heapq.heappop(self._later)[2])
                 wait = self._later[0][0] - now if self._later else None
                 # Bounded waits: a far-off time must not overflow the wait.
                 self._later_ready.wait(60.0 if wait is None else min(wait, 60.0))
@@ -259,12 +299,15 @@ class Engine(Generic[T]):
                     slot.hung = True
                     slot.outcome = Outcome(hung_after=self.hang_after)
                     slot.done.set()
-                replace = max(0, min(len(hung), self.max_stuck - self.stuck))
-                self.stuck += len(hung)
+                # A hung greenlet holds no thread: only stuck threads are replaced.
+                on_threads = sum(not slot.task.cooperative for slot in hung)
+                replace = max(0, min(on_threads, self.max_stuck - self.stuck))
+                self.stuck += on_threads
             for slot in hung:
                 if slot.announce:
                     self._finished.put(slot.task.key)
-            self._start_threads(replace)
+            if replace:
+                self._start_threads(replace)
             if len(self._threads) <= self.stuck:
                 self._fail_waiting()
 
@@ -282,6 +325,16 @@ class Engine(Generic[T]):
                 self._queue.put(None)
                 return
             self._finish(slot, Outcome(error=error))
+
+    def _turn(self) -> float:
+        """The time the next start may come under the rate limit, taken (the hub waits for
+        it without a thread; 0, at once, without a rate)."""
+        if not self._interval:
+            return 0.0
+        with self._lock:
+            start = max(time.monotonic(), self._next_start)
+            self._next_start = start + self._interval
+        return start
 
     def pace(self, deadline: float | None = None) -> bool:
         """Wait for this thread's turn under the rate limit (no wait without one). Sequence
@@ -367,6 +420,8 @@ class Engine(Generic[T]):
         for _ in self._threads:
             self._queue.put(None)
         self._threads.clear()
+        if self._hub is not None:
+            self._hub.close()
         self._slots.clear()
 
     @property

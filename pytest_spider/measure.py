@@ -8,9 +8,9 @@ the ``conn_*`` function, so ``combine_flows`` sees exactly what a PATHspider plu
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import datetime
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -32,29 +32,32 @@ def timestamp() -> str:
 class Outqueue:
     """PATHspider's ``self.outqueue``: records an experiment emits besides its own.
 
-    dnsresolv puts one record per resolved address here. One instance serves every thread;
-    each sequence collects what it puts, so the records reach the right item.
+    dnsresolv puts one record per resolved address here. One instance serves every sequence,
+    in any thread or hub greenlet (each has its own context); each sequence collects what it
+    puts, so the records reach the right item.
     """
 
     def __init__(self) -> None:
-        self._local = threading.local()
+        self._bucket: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
+            "spider_outqueue", default=None
+        )
 
     def put(self, record: dict[str, Any]) -> None:
-        """Emit ``record`` (a job-like dict) from the sequence running in this thread."""
-        bucket: list[dict[str, Any]] | None = getattr(self._local, "bucket", None)
+        """Emit ``record`` (a job-like dict) from the sequence running here."""
+        bucket = self._bucket.get()
         if bucket is None:
             raise RuntimeError("outqueue.put() is only possible inside a connection sequence")
         bucket.append(dict(record))
 
     @contextlib.contextmanager
     def collecting(self) -> Iterator[list[dict[str, Any]]]:
-        """Collect what this thread puts while the block runs."""
+        """Collect what this sequence puts while the block runs."""
         bucket: list[dict[str, Any]] = []
-        self._local.bucket = bucket
+        token = self._bucket.set(bucket)
         try:
             yield bucket
         finally:
-            self._local.bucket = None
+            self._bucket.reset(token)
 
 
 @dataclasses.dataclass

@@ -61,11 +61,14 @@ class Measurer:
                 return locator.run(instance, job())
             return run_sequence(instance, job())
 
-        trials = self.settings.trials
+        settings = self.settings
+        # Locating a break sends raw probes and waits for them: never on the hub.
+        cooperative = instance.cooperative and settings.driver == "auto" and locator is None
+        trials = settings.trials
         if trials == 1:
-            return Task(case.key, sequence, consumers)
+            return Task(case.key, sequence, consumers, cooperative)
         # Each trial is one run of the task; between two it holds no engine thread.
-        return Task(case.key, Trials(sequence, trials, self.settings.trial_gap), consumers)
+        return Task(case.key, Trials(sequence, trials, settings.trial_gap), consumers, cooperative)
 
     def start(self, items: Sequence[pytest.Item], ahead: bool, follow: bool) -> None:
         """Start the engine. ``ahead``: ``items`` is what runs here, so measure ahead of it;

@@ -228,6 +228,15 @@ _OPTIONS = (
         default="lean",
     ),
     _Option(
+        "--spider-driver",
+        "what runs the connection sequences: 'auto' (default) runs those of cooperative "
+        "experiments (h2, h3, tls: nothing but HTTP transfers) as greenlets on one thread "
+        "that drives all their transfers together, and every other one on a thread of its "
+        "own; 'threads' gives every sequence a thread.",
+        metavar="auto|threads",
+        default="auto",
+    ),
+    _Option(
         "--spider-max-body",
         "bytes of each HTTP response body kept in records; the "
         "transfer stops there (default 4096).",
@@ -386,6 +395,8 @@ class SpiderSettings:
     rate: float | None
     metadata: str | None
     protocol: str
+    #: ``--spider-driver``: ``auto`` (cooperative experiments on the hub) or ``threads``.
+    driver: str
     locate: bool
     locate_max_ttl: int
     locate_probes: int
@@ -458,6 +469,7 @@ class SpiderSettings:
             ),
             metadata=text("spider_metadata"),
             protocol=_choice(config, "spider_protocol", ("lean", "full")),
+            driver=_choice(config, "spider_driver", ("auto", "threads")),
             locate=bool(_raw(config, "spider_locate")),
             locate_max_ttl=int(_number(config, "spider_locate_max_ttl", int, 1, MAX_LOCATE_TTL)),
             locate_probes=int(_number(config, "spider_locate_probes", int, 1, MAX_LOCATE_PROBES)),

@@ -58,6 +58,12 @@ class Spider:
     #: name in ``pytest_spider.locate.PAIRS`` (``ecn``, ``dscp``, ``tfo``, ``quic``); None
     #: (the default): this experiment's failures are not located.
     locate_with: ClassVar[str | None] = None
+    #: True for an experiment whose ``conn_*`` functions wait on nothing but pytest-spider's
+    #: HTTP helpers (``connect_http``, ``connect_https``): its sequences may then run as
+    #: greenlets on one thread, their transfers driven together (:mod:`pytest_spider.hub`),
+    #: which costs a fraction of a thread each. Anything else that blocks (a socket, a DNS
+    #: query, a sleep) would hold up every other transfer: leave it False (the default).
+    cooperative: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pycurl
 
+from pytest_spider import hub
 from pytest_spider.helpers import errors, settings
 from pytest_spider.spider import FlowResult, Job
 from pytest_spider.targets import is_name
@@ -151,13 +152,16 @@ def _fetch(
 
 
 def _perform(curl: pycurl.Curl) -> tuple[int, str] | None:
-    """Run ``curl``'s transfer in the calling thread: None, or libcurl's error code and message.
+    """Run ``curl``'s transfer: None, or libcurl's error code and message.
 
-    libcurl lets go of the GIL while it waits, and opens the socket in this thread, hence in
-    this thread's network namespace. (One thread driving every transfer through libcurl's
-    multi interface was tried and measured: no faster in whole campaigns, and under CPU
-    contention it fell behind, so transfers timed out with their answers unread.)
+    From a greenlet of the :mod:`~pytest_spider.hub` (a cooperative experiment's sequence),
+    the hub runs it among every other transfer in flight. Anywhere else it runs in the calling
+    thread: libcurl lets go of the GIL while it waits, and opens the socket in this thread,
+    hence in this thread's network namespace.
     """
+    on_hub = hub.current()
+    if on_hub is not None:
+        return on_hub.perform(curl)
     try:
         curl.perform()
     except pycurl.error as exc:

@@ -39,10 +39,12 @@ def demo(
         yield servers
 
 
+@pytest.mark.parametrize("driver", ["auto", "threads"])
 @pytest.mark.parametrize("mode", ["https", "http"])
 def test_each_server_gives_its_conditions(
-    demo: DemoServers, pytester: pytest.Pytester, mode: str
+    demo: DemoServers, pytester: pytest.Pytester, mode: str, driver: str
 ) -> None:
+    """On the hub (``auto``: h2 is cooperative) and on threads alike."""
     names = EXPECTED[mode]
     targets = write_target_list(
         [demo.endpoints[n] for n in names], pytester.path / "targets.ndjson"
@@ -54,6 +56,7 @@ def test_each_server_gives_its_conditions(
         f"--spider-connect={mode}",
         "--spider-timeout=1",
         "--spider-experiment=h2",
+        f"--spider-driver={driver}",
         "-p",
         "no:cacheprovider",
     )

@@ -147,6 +147,7 @@ def test_options_are_documented_in_their_own_help_group(pytester: pytest.Pyteste
         ("--spider-trial-gap=inf", "--spider-trial-gap: must be a finite number, not 'inf'"),
         ("--spider-trial-gap=1e9", "--spider-trial-gap: must be at most 86400"),
         ("--spider-trial-gap=soon", "--spider-trial-gap: not a number: 'soon'"),
+        ("--spider-driver=greenlets", "--spider-driver: 'greenlets' is not one of auto, threads"),
         ("--spider-codepoint=64", "--spider-codepoint: must be at most 63"),
         ("--spider-codepoint=-1", "--spider-codepoint: must be at least 0"),
         ("--spider-codepoint=ef", "--spider-codepoint: not a number: 'ef'"),

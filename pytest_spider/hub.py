@@ -1,0 +1,231 @@
+"""The hub: sequences of cooperative experiments as greenlets on one thread, their HTTP
+transfers driven together through libcurl's multi interface.
+
+A thread per sequence in flight is what a blocking ``conn_`` API costs: hundreds of threads
+hand the GIL to each other at every libcurl callback (each header line is one), and that
+hand-over, not the connections, was most of a campaign's CPU. An experiment whose ``conn_``
+functions wait only in pytest-spider's HTTP helpers (:func:`~pytest_spider.connect_http`,
+:func:`~pytest_spider.connect_https`) says so with ``cooperative = True``; its sequences then
+run here instead, each as a greenlet on the hub's one thread. A helper called from such a
+greenlet hands its transfer to the hub's ``CurlMulti`` and switches back to the hub's loop,
+which waits on every socket at once (epoll through :mod:`selectors`, so no ``FD_SETSIZE``
+limit) and switches into each greenlet again when its transfer ends. Anything else that
+blocks, in such an experiment, would hold up every transfer in flight: experiments that make
+other connections (sockets, DNS, locating a break) keep their threads.
+
+The engine owns the hub (:class:`~pytest_spider.engine.Engine` hands it the slots of
+cooperative tasks); the hub only runs them: it admits at most ``limit`` at once, starts each
+when the rate allows, and reports each end through the callbacks it was given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import greenlet
+import pycurl
+
+S = TypeVar("S")
+
+#: Longest wait of the loop, so that closing and a clock without timers are noticed.
+_MAX_WAIT = 0.5
+
+_local = threading.local()
+
+
+def current() -> Hub[Any] | None:
+    """The hub whose greenlet calls this (None in any other thread, or in the hub's loop
+    itself): where an HTTP helper hands its transfer."""
+    hub: Hub[Any] | None = getattr(_local, "hub", None)
+    if hub is None or greenlet.getcurrent() is hub.loop_greenlet:
+        return None
+    return hub
+
+
+class Hub(Generic[S]):
+    """One thread running admitted slots as greenlets and their transfers in one multi handle.
+
+    ``run(slot)`` runs a slot, inside a greenlet of its own; ``start_at()`` names (and takes)
+    the earliest time the next slot may start (the rate limit).
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        run: Callable[[S], object],
+        start_at: Callable[[], float],
+    ) -> None:
+        self.limit = limit
+        self._run = run
+        self._start_at = start_at
+        self._inbox: list[S] = []
+        self._inbox_lock = threading.Lock()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._multi = pycurl.CurlMulti()
+        self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
+        self._timer: float | None = None
+        #: Greenlets waiting for a transfer, by curl handle.
+        self._waiting: dict[pycurl.Curl, greenlet.greenlet] = {}
+        #: Slots admitted and waiting for the time the rate gives them: (time, order, slot).
+        self._due: list[tuple[float, int, S]] = []
+        self._order = itertools.count()
+        #: Slots admitted and not ended (running or due).
+        self.live = 0
+        self._closed = False
+        self.loop_greenlet: greenlet.greenlet | None = None
+        self._thread = threading.Thread(target=self._loop, name="spider-hub", daemon=True)
+        self._thread.start()
+
+    # -- from the engine (any thread) ------------------------------------------------------
+
+    def submit(self, slot: S) -> None:
+        """Run ``slot`` as soon as fewer than ``limit`` run."""
+        with self._inbox_lock:
+            self._inbox.append(slot)
+        self._wake()
+
+    def close(self) -> None:
+        """Stop the loop; slots still running are abandoned (their greenlets unwound)."""
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            self._wake_w.send(b"\0")
+
+    # -- from a greenlet of this hub -------------------------------------------------------
+
+    def perform(self, curl: pycurl.Curl) -> tuple[int, str] | None:
+        """Run ``curl``'s transfer among the others: None, or libcurl's error code and message.
+        Only from one of this hub's greenlets, which waits here while the hub runs the rest."""
+        self._multi.add_handle(curl)
+        self._waiting[curl] = greenlet.getcurrent()
+        try:
+            assert self.loop_greenlet is not None
+            result: tuple[int, str] | None = self.loop_greenlet.switch()
+        except BaseException:  # unwound by close(): the transfer goes with it
+            if self._waiting.pop(curl, None) is not None:
+                self._multi.remove_handle(curl)
+            raise
+        return result
+
+    # -- the loop (the hub's thread) -------------------------------------------------------
+
+    def _loop(self) -> None:
+        _local.hub = self
+        self.loop_greenlet = greenlet.getcurrent()
+        try:
+            while not self._closed:
+                self._admit()
+                self._start_due()
+                for key, mask in self._selector.select(self._wait_time()):
+                    if key.fileobj is self._wake_r:
+                        with contextlib.suppress(BlockingIOError):
+                            self._wake_r.recv(4096)
+                        continue
+                    action = (pycurl.CSELECT_IN if mask & selectors.EVENT_READ else 0) | (
+                        pycurl.CSELECT_OUT if mask & selectors.EVENT_WRITE else 0
+                    )
+                    self._multi.socket_action(key.fd, action)
+                if self._timer is not None and self._timer <= time.monotonic():
+                    self._timer = None
+                    self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+                self._resume_finished()
+        finally:
+            self._abandon()
+
+    def _wait_time(self) -> float:
+        if self._inbox and self.live < self.limit:
+            return 0.0
+        deadline = min(
+            (t for t in (self._timer, self._due[0][0] if self._due else None) if t is not None),
+            default=None,
+        )
+        if deadline is None:
+            return _MAX_WAIT
+        return min(max(deadline - time.monotonic(), 0.0), _MAX_WAIT)
+
+    def _admit(self) -> None:
+        if not self._inbox or self.live >= self.limit:
+            return
+        with self._inbox_lock:
+            take = self._inbox[: self.limit - self.live]
+            del self._inbox[: len(take)]
+        now = time.monotonic()
+        for slot in take:
+            self.live += 1
+            at = self._start_at()
+            if at > now:
+                heapq.heappush(self._due, (at, next(self._order), slot))
+            else:
+                self._start(slot)
+
+    def _start_due(self) -> None:
+        now = time.monotonic()
+        while self._due and self._due[0][0] <= now:
+            self._start(heapq.heappop(self._due)[2])
+
+    def _start(self, slot: S) -> None:
+        greenlet.greenlet(self._run_one).switch(slot)
+
+    def _run_one(self, slot: S) -> None:
+        try:
+            self._run(slot)
+        finally:
+            self.live -= 1
+
+    def _resume_finished(self) -> None:
+        while True:
+            queued, done, failed = self._multi.info_read()
+            ended: list[tuple[pycurl.Curl, tuple[int, str] | None]] = [(c, None) for c in done]
+            ended += [(c, (int(code), str(message))) for c, code, message in failed]
+            for curl, result in ended:
+                self._multi.remove_handle(curl)
+                waiter = self._waiting.pop(curl, None)
+                if waiter is not None:
+                    waiter.switch(result)
+            if not queued:
+                return
+
+    def _on_socket(self, what: int, fd: int, multi: Any, data: Any) -> None:
+        if what == pycurl.POLL_REMOVE:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(fd)
+            return
+        events = (selectors.EVENT_READ if what & pycurl.POLL_IN else 0) | (
+            selectors.EVENT_WRITE if what & pycurl.POLL_OUT else 0
+        )
+        if not events:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(fd)
+            return
+        try:
+            self._selector.modify(fd, events)
+        except KeyError:
+            self._selector.register(fd, events)
+
+    def _on_timer(self, milliseconds: int) -> None:
+        self._timer = None if milliseconds < 0 else time.monotonic() + milliseconds / 1000
+
+    def _abandon(self) -> None:
+        """Unwind every waiting greenlet here, in its own thread (the only one that may)."""
+        for waiter in list(self._waiting.values()):
+            with contextlib.suppress(greenlet.GreenletExit):
+                waiter.throw(greenlet.GreenletExit)
+        self._multi.close()
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()

@@ -1,0 +1,282 @@
+"""The hub: cooperative sequences as greenlets on one thread, their transfers driven together.
+
+Against real loopback servers: the transfers overlap on one thread, each outcome reads as it
+does on a thread of its own, and the engine's bounds (concurrency, rate, hangs, trials, stop)
+hold for hub tasks as for threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+import pytest
+
+from pytest_spider import CONN_FAILED, CONN_OK, CONN_TIMEOUT, DesynchronizedSpider, connect_http
+from pytest_spider.engine import Engine, Later, Task
+from pytest_spider.helpers import settings
+from pytest_spider.measure import Outqueue, SequenceResult, run_sequence
+
+#: Seconds the slow server takes over each answer.
+SLOW = 0.3
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path.startswith("/slow") or self.server.slow:  # type: ignore[attr-defined]
+            time.sleep(SLOW)
+        body = b"x" * 100
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 would drop the SYNs of a burst
+
+
+@contextlib.contextmanager
+def _http_server(slow: bool) -> Iterator[int]:
+    """A loopback HTTP server answering every request at once, each after ``SLOW`` s if
+    ``slow``, many at a time; yields its port."""
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.slow = slow  # type: ignore[attr-defined]
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def slow_port() -> Iterator[int]:
+    with _http_server(slow=True) as port:
+        yield port
+
+
+@pytest.fixture
+def fast_port() -> Iterator[int]:
+    with _http_server(slow=False) as port:
+        yield port
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts (the kernel completes the handshake) and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield listener.getsockname()[1]
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections are refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _fetch_task(key: int, port: int, timeout: float = 2.0) -> Task[dict[str, Any]]:
+    def run() -> dict[str, Any]:
+        result = connect_http(None, {"dip": "127.0.0.1", "dp": port}, timeout)
+        result["thread"] = threading.current_thread().name
+        return result
+
+    return Task(key, run, cooperative=True)
+
+
+def _on_hub(fetch: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``fetch`` run as the one cooperative task of an engine: its result."""
+    engine: Engine[dict[str, Any]] = Engine(concurrency=1, lookahead=1, hang_after=10)
+    engine.plan([Task(0, fetch, cooperative=True)])
+    outcome = engine.take(0)
+    engine.close()
+    assert outcome.error is None and outcome.value is not None
+    return outcome.value
+
+
+def test_transfers_of_cooperative_sequences_overlap_on_one_thread(slow_port: int) -> None:
+    engine: Engine[dict[str, Any]] = Engine(concurrency=40, lookahead=40, hang_after=10)
+    start = time.monotonic()
+    engine.plan(_fetch_task(k, slow_port) for k in range(40))
+    results = [engine.take(k).value for k in range(40)]
+    elapsed = time.monotonic() - start
+    engine.close()
+    assert all(r is not None and r["spdr_state"] == CONN_OK for r in results)
+    assert {r["http_response_code"] for r in results if r} == {200}
+    # Every transfer ran in the hub's thread; no worker thread was started for them.
+    assert {r["thread"] for r in results if r} == {"spider-hub"}
+    assert engine.threads == 0
+    # Forty answers of 0.3 s each, all in flight together: about one wave, not forty.
+    assert elapsed < 40 * SLOW / 4
+
+
+def test_no_more_than_the_concurrency_is_in_flight_on_the_hub(slow_port: int) -> None:
+    engine: Engine[dict[str, Any]] = Engine(concurrency=5, lookahead=20, hang_after=10)
+    peak = 0
+
+    def watch() -> None:
+        nonlocal peak
+        while engine.completed < 20:
+            peak = max(peak, engine.in_flight)
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    engine.plan(_fetch_task(k, slow_port) for k in range(20))
+    for k in range(20):
+        engine.take(k)
+    watcher.join()
+    engine.close()
+    assert 1 <= peak <= 5
+
+
+@pytest.mark.parametrize("where", ["thread", "hub"])
+def test_outcomes_read_the_same_on_the_hub_as_on_a_thread(
+    where: str, fast_port: int, silent_port: int, closed_port: int
+) -> None:
+    def fetch(port: int, timeout: float = 2.0) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            return connect_http(None, {"dip": "127.0.0.1", "dp": port}, timeout)
+
+        return run() if where == "thread" else _on_hub(run)
+
+    ok = fetch(fast_port)
+    assert ok["spdr_state"] == CONN_OK and ok["http_response_code"] == 200
+    assert ok["http_response_header"].startswith("HTTP/1.0 200")
+    assert ok["http_response_body"] == "x" * 100 and ok["http_body_truncated"] is False
+    assert ok["sip"] == "127.0.0.1" and ok["sp"] > 0
+
+    refused = fetch(closed_port)
+    assert refused["spdr_state"] == CONN_FAILED and refused["error_class"] == "refused"
+
+    silent = fetch(silent_port, timeout=0.3)
+    assert silent["spdr_state"] == CONN_TIMEOUT and silent["error_class"] == "timeout"
+
+    kept = settings.current
+    settings.configure(settings.HelperSettings(max_body=10))
+    try:
+        cut = fetch(fast_port)
+    finally:
+        settings.configure(kept)
+    assert cut["spdr_state"] == CONN_OK
+    assert cut["http_response_body"] == "x" * 10 and cut["http_body_truncated"] is True
+
+
+def test_a_hub_task_past_its_time_is_given_up_without_a_thread(silent_port: int) -> None:
+    engine: Engine[dict[str, Any]] = Engine(concurrency=4, lookahead=4, hang_after=0.3)
+    engine.plan([_fetch_task(0, silent_port, timeout=5.0)])
+    outcome = engine.take(0)
+    assert outcome.hung_after == 0.3
+    # Nothing replaced it: a greenlet waiting in a transfer holds no thread.
+    assert engine.threads == 0 and engine.stuck == 0
+    engine.close()
+
+
+def test_a_hub_task_that_asks_to_run_later_runs_again_on_the_hub(fast_port: int) -> None:
+    runs: list[tuple[float, str]] = []
+
+    def run() -> int | Later:
+        connect_http(None, {"dip": "127.0.0.1", "dp": fast_port}, 2.0)
+        runs.append((time.monotonic(), threading.current_thread().name))
+        return len(runs) if len(runs) == 2 else Later(time.monotonic() + 0.2)
+
+    engine: Engine[int] = Engine(concurrency=2, lookahead=2, hang_after=5)
+    engine.plan([Task(0, run, cooperative=True)])
+    assert engine.take(0).value == 2
+    engine.close()
+    assert [name for _, name in runs] == ["spider-hub", "spider-hub"]
+    assert runs[1][0] - runs[0][0] >= 0.2
+
+
+def test_the_rate_spaces_hub_starts_without_holding_the_hub(fast_port: int) -> None:
+    starts: list[float] = []
+
+    def task(key: int) -> Task[int]:
+        def run() -> int:
+            starts.append(time.monotonic())
+            connect_http(None, {"dip": "127.0.0.1", "dp": fast_port}, 2.0)
+            return key
+
+        return Task(key, run, cooperative=True)
+
+    engine: Engine[int] = Engine(concurrency=10, lookahead=10, hang_after=5, rate=20)
+    engine.plan(task(k) for k in range(6))
+    assert [engine.take(k).value for k in range(6)] == list(range(6))
+    engine.close()
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    # 20 starts/s: 0.05 s apart (a little slack for the clock's granularity).
+    assert min(gaps) >= 0.045
+
+
+def test_a_stopped_engine_starts_no_hub_task() -> None:
+    started: list[int] = []
+
+    def task(key: int) -> Task[int]:
+        def run() -> int:
+            started.append(key)
+            return key
+
+        return Task(key, run, cooperative=True)
+
+    engine: Engine[int] = Engine(concurrency=2, lookahead=10, hang_after=5, rate=5)
+    engine.plan(task(k) for k in range(10))
+    engine.take(0)
+    engine.stop()
+    time.sleep(0.5)
+    assert len(started) < 5
+    assert engine.take(9).error is not None
+    engine.close()
+
+
+class _Emits(DesynchronizedSpider):
+    """Puts one record in the outqueue, waits on a transfer, puts another."""
+
+    name = "emits"
+    cooperative = True
+
+    def __init__(self, port: int) -> None:
+        super().__init__()
+        self.outqueue = Outqueue()
+        self.port = port
+
+    def conn_emit(self, job: dict[str, Any], config: int) -> dict[str, Any]:
+        self.outqueue.put({"dip": job["dip"], "n": 1})
+        result = connect_http(None, {"dip": "127.0.0.1", "dp": self.port}, 2.0)
+        self.outqueue.put({"dip": job["dip"], "n": 2})
+        return result
+
+    connections: ClassVar[list[Any]] = [conn_emit]
+
+
+def test_records_emitted_by_interleaved_hub_sequences_reach_their_own_target(
+    slow_port: int,
+) -> None:
+    experiment = _Emits(slow_port)
+    engine: Engine[SequenceResult] = Engine(concurrency=10, lookahead=10, hang_after=5)
+    jobs = [{"dip": f"198.18.0.{k}"} for k in range(10)]
+
+    def task(key: int, job: dict[str, Any]) -> Task[SequenceResult]:
+        return Task(key, lambda: run_sequence(experiment, dict(job)), cooperative=True)
+
+    engine.plan(task(k, job) for k, job in enumerate(jobs))
+    for k, job in enumerate(jobs):
+        result = engine.take(k).value
+        assert result is not None
+        assert [(r["dip"], r["n"]) for r in result.emitted] == [(job["dip"], 1), (job["dip"], 2)]
+    engine.close()
