@@ -31,6 +31,10 @@ from pytest_spider.hub import Hub
 
 T = TypeVar("T")
 
+#: Longest the item thread waits in one round of the hub before it looks again at what it
+#: waits for (a result made on a thread wakes it at once, through the hub).
+PUMP_WAIT = 0.05
+
 
 @dataclasses.dataclass(frozen=True)
 class Later:
@@ -88,7 +92,8 @@ class Engine(Generic[T]):
     """Runs tasks ahead of their consumers with bounded concurrency and bounded memory.
 
     Threads run the tasks, ``concurrency`` at most; the hub runs the cooperative ones, as many
-    at most.
+    at most, in the thread that takes the results (made there with the first one), a round
+    at a time: whenever that thread takes a result, and while it waits for one.
 
     ``hang_after`` is how long a started task may take: a watchdog then reports it as hung
     (to its consumer, whenever that comes) and starts a thread in place of the stuck one, so
@@ -170,6 +175,11 @@ class Engine(Generic[T]):
             self._start_watchdog()
         self._hub.submit(slot)
 
+    def _wake_taker(self, slot: _Slot[T]) -> None:
+        """``slot`` ended off the hub: the thread that takes results may wait in the hub."""
+        if self._hub is not None and not slot.task.cooperative:
+            self._hub.wake()
+
     # -- workers ---------------------------------------------------------------------------
 
     def _start_threads(self, count: int) -> None:
@@ -249,8 +259,10 @@ class Engine(Generic[T]):
                 slot.ran = ran
         if later is not None:
             self._defer(slot, later.at)
-        elif slot.announce:
+            return True
+        if slot.announce:
             self._finished.put(slot.task.key)
+        self._wake_taker(slot)
         return True
 
     def _defer(self, slot: _Slot[T], at: float) -> None:
@@ -280,6 +292,7 @@ class Engine(Generic[T]):
         slot.done.set()
         if slot.announce:
             self._finished.put(slot.task.key)
+        self._wake_taker(slot)
 
     def _watch(self) -> None:
         """Give up on tasks running past ``hang_after``, all of them as they pass it."""
@@ -306,6 +319,8 @@ class Engine(Generic[T]):
             for slot in hung:
                 if slot.announce:
                     self._finished.put(slot.task.key)
+            if hung and self._hub is not None:
+                self._hub.wake()
             if replace:
                 self._start_threads(replace)
             if len(self._threads) <= self.stuck:
@@ -360,6 +375,8 @@ class Engine(Generic[T]):
 
         A key not planned (or not reached) is run at once from ``task`` if given.
         """
+        if self._hub is not None:
+            self._hub.pump()
         slot = self._slots.get(key)
         if slot is None:
             if task is None:
@@ -378,6 +395,12 @@ class Engine(Generic[T]):
         """Keys of planned tasks finished since the last call, waiting up to ``timeout`` s
         for the first one (none: an empty list)."""
         keys: list[Hashable] = []
+        if self._hub is not None:
+            deadline = time.monotonic() + timeout
+            self._hub.pump()
+            while self._finished.empty() and (left := deadline - time.monotonic()) > 0:
+                self._hub.pump(min(left, PUMP_WAIT))
+            timeout = 0
         try:
             keys.append(
                 self._finished.get(timeout=timeout) if timeout > 0 else self._finished.get_nowait()
@@ -399,6 +422,8 @@ class Engine(Generic[T]):
             self._refill()
 
     def _wait(self, slot: _Slot[T]) -> Outcome[T]:
+        while self._hub is not None and not slot.done.is_set():
+            self._hub.pump(PUMP_WAIT)
         slot.done.wait()  # the watchdog ends a hung one
         assert slot.outcome is not None
         return slot.outcome
@@ -422,6 +447,7 @@ class Engine(Generic[T]):
         self._threads.clear()
         if self._hub is not None:
             self._hub.close()
+            self._hub = None
         self._slots.clear()
 
     @property

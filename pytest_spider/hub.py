@@ -1,21 +1,25 @@
-"""The hub: sequences of cooperative experiments as greenlets on one thread, their HTTP
-transfers driven together through libcurl's multi interface.
+"""The hub: sequences of cooperative experiments as greenlets, their HTTP transfers driven
+together through libcurl's multi interface, in the thread that runs pytest's items.
 
 A thread per sequence in flight is what a blocking ``conn_`` API costs: hundreds of threads
 hand the GIL to each other at every libcurl callback (each header line is one), and that
 hand-over, not the connections, was most of a campaign's CPU. An experiment whose ``conn_``
 functions wait only in pytest-spider's HTTP helpers (:func:`~pytest_spider.connect_http`,
 :func:`~pytest_spider.connect_https`) says so with ``cooperative = True``; its sequences then
-run here instead, each as a greenlet on the hub's one thread. A helper called from such a
-greenlet hands its transfer to the hub's ``CurlMulti`` and switches back to the hub's loop,
-which waits on every socket at once (epoll through :mod:`selectors`, so no ``FD_SETSIZE``
-limit) and switches into each greenlet again when its transfer ends. Anything else that
-blocks, in such an experiment, would hold up every transfer in flight: experiments that make
-other connections (sockets, DNS, locating a break) keep their threads.
+run here instead, each as a greenlet. A helper called from such a greenlet hands its transfer
+to the hub's ``CurlMulti`` and switches back to the hub, which waits on every socket at once
+(epoll through :mod:`selectors`, so no ``FD_SETSIZE`` limit) and switches into each greenlet
+again when its transfer ends.
 
-The engine owns the hub (:class:`~pytest_spider.engine.Engine` hands it the slots of
-cooperative tasks); the hub only runs them: it admits at most ``limit`` at once, starts each
-when the rate allows, and reports each end through the callbacks it was given.
+The hub has no thread of its own. A thread of its own fought the item thread for the GIL at
+every callback, and with both busy (``-n 2`` on two cores) a round through a few hundred
+ready sockets took half a second: transfers timed out in the hub, not on the path. So the
+thread that runs the items also runs the hub, a round at a time (:meth:`Hub.pump`): between
+two items, and while it waits for a result. The engine calls it; nothing else does.
+
+Anything else that blocks, in a cooperative experiment, would hold up every transfer in
+flight: experiments that make other connections (sockets, DNS, locating a break) keep their
+threads.
 """
 
 from __future__ import annotations
@@ -35,15 +39,12 @@ import pycurl
 
 S = TypeVar("S")
 
-#: Longest wait of the loop, so that closing and a clock without timers are noticed.
-_MAX_WAIT = 0.5
-
 _local = threading.local()
 
 
 def current() -> Hub[Any] | None:
-    """The hub whose greenlet calls this (None in any other thread, or in the hub's loop
-    itself): where an HTTP helper hands its transfer."""
+    """The hub whose greenlet calls this (None in any other thread, or outside its
+    greenlets): where an HTTP helper hands its transfer."""
     hub: Hub[Any] | None = getattr(_local, "hub", None)
     if hub is None or greenlet.getcurrent() is hub.loop_greenlet:
         return None
@@ -51,10 +52,12 @@ def current() -> Hub[Any] | None:
 
 
 class Hub(Generic[S]):
-    """One thread running admitted slots as greenlets and their transfers in one multi handle.
+    """Slots run as greenlets, their transfers in one multi handle, a round per :meth:`pump`.
 
-    ``run(slot)`` runs a slot, inside a greenlet of its own; ``start_at()`` names (and takes)
-    the earliest time the next slot may start (the rate limit).
+    Made in, and pumped only by, the thread that runs the items (its *owner*). ``run(slot)``
+    runs a slot, inside a greenlet of its own; at most ``limit`` run at once.
+    ``start_at()`` names (and takes) the earliest time the next slot may start (the rate
+    limit). Slots may be submitted from any thread.
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class Hub(Generic[S]):
         self.limit = limit
         self._run = run
         self._start_at = start_at
+        self._owner = threading.get_ident()
         self._inbox: list[S] = []
         self._inbox_lock = threading.Lock()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -84,25 +88,23 @@ class Hub(Generic[S]):
         self._order = itertools.count()
         #: Slots admitted and not ended (running or due).
         self.live = 0
-        self._closed = False
-        self.loop_greenlet: greenlet.greenlet | None = None
-        self._thread = threading.Thread(target=self._loop, name="spider-hub", daemon=True)
-        self._thread.start()
+        self.loop_greenlet = greenlet.getcurrent()
+        _local.hub = self
 
-    # -- from the engine (any thread) ------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """Something runs, or waits to: pumping moves it on."""
+        return bool(self.live or self._inbox)
 
     def submit(self, slot: S) -> None:
-        """Run ``slot`` as soon as fewer than ``limit`` run."""
+        """Run ``slot`` as soon as fewer than ``limit`` run (from any thread)."""
         with self._inbox_lock:
             self._inbox.append(slot)
-        self._wake()
+        if threading.get_ident() != self._owner:
+            self.wake()
 
-    def close(self) -> None:
-        """Stop the loop; slots still running are abandoned (their greenlets unwound)."""
-        self._closed = True
-        self._wake()
-
-    def _wake(self) -> None:
+    def wake(self) -> None:
+        """End the owner's wait in :meth:`pump` (something it waits for came, elsewhere)."""
         with contextlib.suppress(BlockingIOError, OSError):
             self._wake_w.send(b"\0")
 
@@ -114,7 +116,6 @@ class Hub(Generic[S]):
         self._multi.add_handle(curl)
         self._waiting[curl] = greenlet.getcurrent()
         try:
-            assert self.loop_greenlet is not None
             result: tuple[int, str] | None = self.loop_greenlet.switch()
         except BaseException:  # unwound by close(): the transfer goes with it
             if self._waiting.pop(curl, None) is not None:
@@ -122,41 +123,46 @@ class Hub(Generic[S]):
             raise
         return result
 
-    # -- the loop (the hub's thread) -------------------------------------------------------
+    # -- from the owner --------------------------------------------------------------------
 
-    def _loop(self) -> None:
-        _local.hub = self
-        self.loop_greenlet = greenlet.getcurrent()
-        try:
-            while not self._closed:
-                self._admit()
-                self._start_due()
-                for key, mask in self._selector.select(self._wait_time()):
-                    if key.fileobj is self._wake_r:
-                        with contextlib.suppress(BlockingIOError):
-                            self._wake_r.recv(4096)
-                        continue
-                    action = (pycurl.CSELECT_IN if mask & selectors.EVENT_READ else 0) | (
-                        pycurl.CSELECT_OUT if mask & selectors.EVENT_WRITE else 0
-                    )
-                    self._multi.socket_action(key.fd, action)
-                if self._timer is not None and self._timer <= time.monotonic():
-                    self._timer = None
-                    self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
-                self._resume_finished()
-        finally:
-            self._abandon()
+    def pump(self, wait: float = 0.0) -> None:
+        """One round: wait up to ``wait`` s for a socket, a timer or a submission, then move
+        on every transfer that can move, resume the greenlets whose transfer ended, and start
+        what may start."""
+        for key, mask in self._selector.select(self._wait_time(wait)):
+            if key.fileobj is self._wake_r:
+                with contextlib.suppress(BlockingIOError):
+                    self._wake_r.recv(4096)
+                continue
+            action = (pycurl.CSELECT_IN if mask & selectors.EVENT_READ else 0) | (
+                pycurl.CSELECT_OUT if mask & selectors.EVENT_WRITE else 0
+            )
+            self._multi.socket_action(key.fd, action)
+        if self._timer is not None and self._timer <= time.monotonic():
+            self._timer = None
+            self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+        self._resume_finished()
+        self._admit()
+        self._start_due()
 
-    def _wait_time(self) -> float:
-        if self._inbox and self.live < self.limit:
+    def close(self) -> None:
+        """Unwind every greenlet still waiting for a transfer, and let go of the sockets."""
+        for waiter in list(self._waiting.values()):
+            with contextlib.suppress(greenlet.GreenletExit):
+                waiter.throw(greenlet.GreenletExit)
+        self._multi.close()
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        _local.hub = None
+
+    def _wait_time(self, wait: float) -> float:
+        if wait <= 0 or (self._inbox and self.live < self.limit):
             return 0.0
-        deadline = min(
-            (t for t in (self._timer, self._due[0][0] if self._due else None) if t is not None),
-            default=None,
-        )
-        if deadline is None:
-            return _MAX_WAIT
-        return min(max(deadline - time.monotonic(), 0.0), _MAX_WAIT)
+        for deadline in (self._timer, self._due[0][0] if self._due else None):
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+        return max(wait, 0.0)
 
     def _admit(self) -> None:
         if not self._inbox or self.live >= self.limit:
@@ -201,14 +207,10 @@ class Hub(Generic[S]):
                 return
 
     def _on_socket(self, what: int, fd: int, multi: Any, data: Any) -> None:
-        if what == pycurl.POLL_REMOVE:
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(fd)
-            return
         events = (selectors.EVENT_READ if what & pycurl.POLL_IN else 0) | (
             selectors.EVENT_WRITE if what & pycurl.POLL_OUT else 0
         )
-        if not events:
+        if what == pycurl.POLL_REMOVE or not events:
             with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(fd)
             return
@@ -219,13 +221,3 @@ class Hub(Generic[S]):
 
     def _on_timer(self, milliseconds: int) -> None:
         self._timer = None if milliseconds < 0 else time.monotonic() + milliseconds / 1000
-
-    def _abandon(self) -> None:
-        """Unwind every waiting greenlet here, in its own thread (the only one that may)."""
-        for waiter in list(self._waiting.values()):
-            with contextlib.suppress(greenlet.GreenletExit):
-                waiter.throw(greenlet.GreenletExit)
-        self._multi.close()
-        self._selector.close()
-        self._wake_r.close()
-        self._wake_w.close()

@@ -109,6 +109,11 @@ def _fetch(
             pycurl.CONNECTTIMEOUT_MS: timeout_ms,
             pycurl.FRESH_CONNECT: 1,
             pycurl.FORBID_REUSE: 1,
+            # Nothing carried from one transfer to the next, though the hub's share one multi
+            # handle: no cached address (the cache would grow with every target measured,
+            # and libcurl walks all of it at each transfer) and no resumed TLS session.
+            pycurl.DNS_CACHE_TIMEOUT: 0,
+            pycurl.SSL_SESSIONID_CACHE: 0,
             pycurl.FOLLOWLOCATION: 0,
             pycurl.HEADERFUNCTION: header.write,
             pycurl.WRITEFUNCTION: keep_body,
