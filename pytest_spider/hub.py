@@ -17,6 +17,11 @@ ready sockets took half a second: transfers timed out in the hub, not on the pat
 thread that runs the items also runs the hub, a round at a time (:meth:`Hub.pump`): between
 two items, and while it waits for a result. The engine calls it; nothing else does.
 
+The item thread can still be away for a while (a slow hook of another plugin, a terminal that
+does not read, xdist waiting for its controller), and a transfer whose time ran out meanwhile
+says nothing about its path: the hub notes each round that came that late
+(:meth:`Hub.stalled_since`), and the HTTP helpers make such a transfer again, once.
+
 Anything else that blocks, in a cooperative experiment, would hold up every transfer in
 flight: experiments that make other connections (sockets, DNS, locating a break) keep their
 threads.
@@ -38,6 +43,10 @@ import greenlet
 import pycurl
 
 S = TypeVar("S")
+
+#: A round that comes this long after the last one ended, or that itself takes this long,
+#: has left every transfer in flight unattended for as long.
+STALL = 0.25
 
 _local = threading.local()
 
@@ -89,6 +98,9 @@ class Hub(Generic[S]):
         #: Slots admitted and not ended (running or due).
         self.live = 0
         self.loop_greenlet = greenlet.getcurrent()
+        #: When the last round ended, and when the last one ended that came (or took) too long.
+        self._last_round = time.monotonic()
+        self._stalled_at = float("-inf")
         _local.hub = self
 
     @property
@@ -123,13 +135,23 @@ class Hub(Generic[S]):
             raise
         return result
 
+    def stalled_since(self, moment: float) -> bool:
+        """Transfers in flight were left unattended for more than ``STALL`` s after
+        ``moment`` (a :func:`time.monotonic` time)."""
+        return self._stalled_at > moment
+
     # -- from the owner --------------------------------------------------------------------
 
     def pump(self, wait: float = 0.0) -> None:
         """One round: wait up to ``wait`` s for a socket, a timer or a submission, then move
         on every transfer that can move, resume the greenlets whose transfer ended, and start
         what may start."""
-        for key, mask in self._selector.select(self._wait_time(wait)):
+        began = time.monotonic()
+        if began - self._last_round > STALL:  # before the timeouts it caused are seen
+            self._stalled_at = began
+        events = self._selector.select(self._wait_time(wait))
+        began = time.monotonic()
+        for key, mask in events:
             if key.fileobj is self._wake_r:
                 with contextlib.suppress(BlockingIOError):
                     self._wake_r.recv(4096)
@@ -144,6 +166,9 @@ class Hub(Generic[S]):
         self._resume_finished()
         self._admit()
         self._start_due()
+        self._last_round = ended = time.monotonic()
+        if ended - began > STALL:
+            self._stalled_at = ended
 
     def close(self) -> None:
         """Unwind every greenlet still waiting for a transfer, and let go of the sockets."""

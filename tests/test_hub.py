@@ -280,3 +280,28 @@ def test_records_emitted_by_interleaved_hub_sequences_reach_their_own_target(
         assert result is not None
         assert [(r["dip"], r["n"]) for r in result.emitted] == [(job["dip"], 1), (job["dip"], 2)]
     engine.close()
+
+
+def test_a_timeout_while_the_hub_was_left_unattended_is_made_again(slow_port: int) -> None:
+    def run() -> dict[str, Any]:
+        return connect_http(None, {"dip": "127.0.0.1", "dp": slow_port}, SLOW + 0.2)
+
+    engine: Engine[dict[str, Any]] = Engine(concurrency=1, lookahead=1, hang_after=10)
+    engine.plan([Task(0, run, cooperative=True)])
+    engine.finished(0)  # a round of the hub: the transfer is handed to libcurl ...
+    time.sleep(0.01)
+    engine.finished(0)  # ... and one more: it connects
+    time.sleep(SLOW + 0.6)  # the item thread is away: nothing sends the request meanwhile
+    outcome = engine.take(0)
+    engine.close()
+    assert outcome.value is not None
+    # The request went out only once the transfer's time had run out: that says nothing of
+    # the path, so the transfer was made again (and, attended, it succeeded).
+    assert outcome.value["spdr_state"] == CONN_OK
+    assert outcome.value["retried"] is True
+
+
+def test_a_timeout_of_an_attended_transfer_is_not_made_again(silent_port: int) -> None:
+    result = _on_hub(lambda: connect_http(None, {"dip": "127.0.0.1", "dp": silent_port}, 0.3))
+    assert result["spdr_state"] == CONN_TIMEOUT
+    assert "retried" not in result

@@ -9,11 +9,13 @@ a name (:func:`~pytest_spider.targets.is_name`): a domain that is a number (``33
 ``connect_https`` really speaks TLS (PATHspider 2.0.1 built an ``http://`` URL there).
 Results carry ``sip``, the local address curl connected from (``CURLINFO_LOCAL_IP``). A
 transfer that timed out after its whole response had arrived succeeded (``late: true``): the
-path carried it, and the time was lost in an overloaded client.
+path carried it, and the time was lost in an overloaded client. A transfer on the hub that
+timed out while the hub had left it unattended is made again, once (``retried: true``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from io import BytesIO
 from typing import Any
@@ -71,6 +73,7 @@ def _fetch(
     conn_timeout: float,
     curlopts: Mapping[int, Any] | None,
     curlinfos: Iterable[int] | None,
+    again: bool = True,
 ) -> FlowResult:
     dip, dp = str(job["dip"]), int(job["dp"])
     host = host_label(job)
@@ -129,10 +132,15 @@ def _fetch(
         for option, value in opts.items():
             curl.setopt(option, value)
         late = False
+        started = time.monotonic()
         failed = _perform(curl)
         if failed is not None:
             code, message = failed
             late = code == pycurl.E_OPERATION_TIMEDOUT and _arrived_whole(curl)
+            if again and code == pycurl.E_OPERATION_TIMEDOUT and not late and _unattended(started):
+                result = _fetch(scheme, source, job, conn_timeout, curlopts, curlinfos, False)
+                result["retried"] = True
+                return result
             if not (code == pycurl.E_WRITE_ERROR and truncated) and not late:
                 return errors.failure(
                     errors.classify_curl(code, message, curl.getinfo(pycurl.OS_ERRNO)),
@@ -173,6 +181,13 @@ def _perform(curl: pycurl.Curl) -> tuple[int, str] | None:
         code, message = exc.args
         return int(code), str(message)
     return None
+
+
+def _unattended(started: float) -> bool:
+    """The transfer ran on the hub, and the hub left it unattended a while since ``started``
+    (:meth:`~pytest_spider.hub.Hub.stalled_since`): its timeout may be the hub's own."""
+    on_hub = hub.current()
+    return on_hub is not None and on_hub.stalled_since(started)
 
 
 def _arrived_whole(curl: pycurl.Curl) -> bool:
