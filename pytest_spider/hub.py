@@ -22,6 +22,11 @@ does not read, xdist waiting for its controller), and a transfer whose time ran 
 says nothing about its path: the hub notes each round that came that late
 (:meth:`Hub.stalled_since`), and the HTTP helpers make such a transfer again, once.
 
+Ctrl-C stops the run wherever it lands: Python delivers it to the item thread, which may be
+inside a greenlet just then, where the sequence would take it for a ``conn_`` function's own
+exception. While the hub exists, an interrupt that lands in a greenlet is held and raised in
+the hub's own loop as soon as the greenlet hands back.
+
 Anything else that blocks, in a cooperative experiment, would hold up every transfer in
 flight: experiments that make other connections (sockets, DNS, locating a break) keep their
 threads.
@@ -33,6 +38,7 @@ import contextlib
 import heapq
 import itertools
 import selectors
+import signal
 import socket
 import threading
 import time
@@ -101,6 +107,12 @@ class Hub(Generic[S]):
         #: When the last round ended, and when the last one ended that came (or took) too long.
         self._last_round = time.monotonic()
         self._stalled_at = float("-inf")
+        #: A Ctrl-C that landed in a greenlet, to raise in the loop.
+        self._interrupted = False
+        self._sigint: Any = None
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._sigint = signal.signal(signal.SIGINT, self._on_interrupt)
         _local.hub = self
 
     @property
@@ -166,6 +178,9 @@ class Hub(Generic[S]):
         self._resume_finished()
         self._admit()
         self._start_due()
+        if self._interrupted:
+            self._interrupted = False
+            raise KeyboardInterrupt
         self._last_round = ended = time.monotonic()
         if ended - began > STALL:
             self._stalled_at = ended
@@ -179,7 +194,15 @@ class Hub(Generic[S]):
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()
+        if self._sigint is not None:
+            signal.signal(signal.SIGINT, self._sigint)
         _local.hub = None
+
+    def _on_interrupt(self, signum: int, frame: Any) -> None:
+        if greenlet.getcurrent() is not self.loop_greenlet:
+            self._interrupted = True
+            return
+        raise KeyboardInterrupt
 
     def _wait_time(self, wait: float) -> float:
         if wait <= 0 or (self._inbox and self.live < self.limit):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import itertools
+import signal
 import socket
 import threading
 import time
@@ -305,3 +306,19 @@ def test_a_timeout_of_an_attended_transfer_is_not_made_again(silent_port: int) -
     result = _on_hub(lambda: connect_http(None, {"dip": "127.0.0.1", "dp": silent_port}, 0.3))
     assert result["spdr_state"] == CONN_TIMEOUT
     assert "retried" not in result
+
+
+def test_ctrl_c_landing_in_a_hub_greenlet_stops_the_taker_not_the_task(fast_port: int) -> None:
+    """Python delivers Ctrl-C to the item thread, maybe while a greenlet runs: it must stop the
+    run, not become that sequence's own error."""
+
+    def run() -> dict[str, Any]:
+        signal.raise_signal(signal.SIGINT)  # as if Ctrl-C came just now
+        return connect_http(None, {"dip": "127.0.0.1", "dp": fast_port}, 2.0)
+
+    engine: Engine[dict[str, Any]] = Engine(concurrency=1, lookahead=1, hang_after=10)
+    engine.plan([Task(0, run, cooperative=True)])
+    with pytest.raises(KeyboardInterrupt):
+        engine.take(0)
+    engine.close()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
