@@ -72,6 +72,34 @@ def test_each_server_gives_its_conditions(
     assert broken["error_class"] == "reset"
 
 
+@pytest.mark.parametrize("dist", ["share", "xdist"])
+def test_workers_run_cooperative_sequences_on_their_hubs(
+    demo: DemoServers, pytester: pytest.Pytester, dist: str
+) -> None:
+    """Under -n 2, either scheduling: each worker's hub, pumped between items and while the
+    worker waits (for its controller, too), gives every server its conditions."""
+    names = EXPECTED["http"]
+    targets = write_target_list(
+        [demo.endpoints[n] for n in names], pytester.path / "targets.ndjson"
+    )
+    out = pytester.path / "out.ndjson"
+    result = pytester.runpytest_subprocess(
+        f"--spider-targets={targets}",
+        f"--spider-output={out}",
+        "--spider-connect=http",
+        "--spider-timeout=1",
+        "--spider-experiment=h2",
+        f"--spider-dist={dist}",
+        "-n",
+        "2",
+        "-p",
+        "no:cacheprovider",
+    )
+    records = {r["server"]: r for r in read_records(out)}
+    assert {name: records[name]["conditions"] for name in names} == names
+    result.assert_outcomes(passed=3, failed=1, skipped=2)
+
+
 def test_certificates_can_be_checked(demo: DemoServers, pytester: pytest.Pytester) -> None:
     targets = write_target_list([demo.endpoints["h2_tls"]], pytester.path / "t.ndjson")
     base = [
