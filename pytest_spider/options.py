@@ -122,7 +122,8 @@ _OPTIONS = (
     ),
     _Option(
         "--spider-concurrency",
-        f"connection sequences in flight per process (default {DEFAULT_CONCURRENCY}).",
+        f"connection sequences in flight per process (default {DEFAULT_CONCURRENCY}); as many "
+        "again may run on the hub when cooperative and other experiments are measured together.",
         metavar="N",
         default=DEFAULT_CONCURRENCY,
     ),
