@@ -24,8 +24,9 @@ says nothing about its path: the hub notes each round that came that late
 
 Ctrl-C stops the run wherever it lands: Python delivers it to the item thread, which may be
 inside a greenlet just then, where the sequence would take it for a ``conn_`` function's own
-exception. While the hub exists, an interrupt that lands in a greenlet is held and raised in
-the hub's own loop as soon as the greenlet hands back.
+exception. While the hub exists, an interrupt that lands in a greenlet is held, and handed to the
+SIGINT handler that was there before (Python's raises KeyboardInterrupt) in the hub's own loop
+as soon as the greenlet hands back.
 
 Anything else that blocks, in a cooperative experiment, would hold up every transfer in
 flight: experiments that make other connections (sockets, DNS, locating a break) keep their
@@ -110,9 +111,10 @@ class Hub(Generic[S]):
         #: A Ctrl-C that landed in a greenlet, to raise in the loop.
         self._interrupted = False
         self._sigint: Any = None
-        in_main = threading.current_thread() is threading.main_thread()
-        if in_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._sigint = signal.signal(signal.SIGINT, self._on_interrupt)
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if previous is not None and previous != signal.SIG_IGN:
+                self._sigint = signal.signal(signal.SIGINT, self._on_interrupt)
         _local.hub = self
 
     @property
@@ -180,7 +182,7 @@ class Hub(Generic[S]):
         self._start_due()
         if self._interrupted:
             self._interrupted = False
-            raise KeyboardInterrupt
+            self._interrupt()
         self._last_round = ended = time.monotonic()
         if ended - began > STALL:
             self._stalled_at = ended
@@ -202,7 +204,17 @@ class Hub(Generic[S]):
         if greenlet.getcurrent() is not self.loop_greenlet:
             self._interrupted = True
             return
-        raise KeyboardInterrupt
+        self._interrupt(frame)
+
+    def _interrupt(self, frame: Any = None) -> None:
+        """Do what Ctrl-C did before the hub came: the handler then (Python's raises
+        KeyboardInterrupt; another may tidy up first), or the default action."""
+        previous = self._sigint
+        if callable(previous):
+            previous(signal.SIGINT, frame)
+        elif previous == signal.SIG_DFL:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.raise_signal(signal.SIGINT)
 
     def _wait_time(self, wait: float) -> float:
         if wait <= 0 or (self._inbox and self.live < self.limit):

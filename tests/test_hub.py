@@ -310,17 +310,38 @@ def test_a_timeout_of_an_attended_transfer_is_not_made_again(silent_port: int) -
     assert "retried" not in result
 
 
-def test_ctrl_c_landing_in_a_hub_greenlet_stops_the_taker_not_the_task(fast_port: int) -> None:
+class _Tidying:
+    """A SIGINT handler another part of the program installed (the lab tears down on it)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.calls += 1
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("before", ["python's", "another"])
+def test_ctrl_c_landing_in_a_hub_greenlet_stops_the_taker_not_the_task(
+    fast_port: int, before: str
+) -> None:
     """Python delivers Ctrl-C to the item thread, maybe while a greenlet runs: it must stop the
-    run, not become that sequence's own error."""
+    run, as the handler installed before would have, not become that sequence's own error."""
+    previous = signal.default_int_handler if before == "python's" else _Tidying()
+    kept = signal.signal(signal.SIGINT, previous)
 
     def run() -> dict[str, Any]:
         signal.raise_signal(signal.SIGINT)  # as if Ctrl-C came just now
         return connect_http(None, {"dip": "127.0.0.1", "dp": fast_port}, 2.0)
 
-    engine: Engine[dict[str, Any]] = Engine(concurrency=1, lookahead=1, hang_after=10)
-    engine.plan([Task(0, run, cooperative=True)])
-    with pytest.raises(KeyboardInterrupt):
-        engine.take(0)
-    engine.close()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    try:
+        engine: Engine[dict[str, Any]] = Engine(concurrency=1, lookahead=1, hang_after=10)
+        engine.plan([Task(0, run, cooperative=True)])
+        with pytest.raises(KeyboardInterrupt):
+            engine.take(0)
+        engine.close()
+        assert signal.getsignal(signal.SIGINT) is previous
+        if isinstance(previous, _Tidying):
+            assert previous.calls == 1
+    finally:
+        signal.signal(signal.SIGINT, kept)
