@@ -108,7 +108,7 @@ class Hub(Generic[S]):
         #: When the last round ended, and when the last one ended that came (or took) too long.
         self._last_round = time.monotonic()
         self._stalled_at = float("-inf")
-        #: A Ctrl-C that landed in a greenlet, to raise in the loop.
+        #: A Ctrl-C that landed in a greenlet, to hand on in the loop.
         self._interrupted = False
         self._sigint: Any = None
         if threading.current_thread() is threading.main_thread():
@@ -116,11 +116,6 @@ class Hub(Generic[S]):
             if previous is not None and previous != signal.SIG_IGN:
                 self._sigint = signal.signal(signal.SIGINT, self._on_interrupt)
         _local.hub = self
-
-    @property
-    def busy(self) -> bool:
-        """Something runs, or waits to: pumping moves it on."""
-        return bool(self.live or self._inbox)
 
     def submit(self, slot: S) -> None:
         """Run ``slot`` as soon as fewer than ``limit`` run (from any thread)."""
