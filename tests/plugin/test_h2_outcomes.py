@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,31 +40,45 @@ def demo(
         yield servers
 
 
+def _campaign(
+    demo: DemoServers, pytester: pytest.Pytester, mode: str, *args: str, workers: int = 0
+) -> dict[str, Any]:
+    """An h2 campaign over every server ``EXPECTED[mode]`` names, checked for each server's
+    conditions and the outcomes they give; its records by server (in a subprocess with
+    ``workers`` xdist workers, else in-process)."""
+    names = EXPECTED[mode]
+    targets = write_target_list(
+        [demo.endpoints[n] for n in names], pytester.path / "targets.ndjson"
+    )
+    out = pytester.path / "out.ndjson"
+    argv = [
+        f"--spider-targets={targets}",
+        f"--spider-output={out}",
+        f"--spider-connect={mode}",
+        "--spider-timeout=1",
+        "--spider-experiment=h2",
+        "-p",
+        "no:cacheprovider",
+        *args,
+    ]
+    if workers:
+        result = pytester.runpytest_subprocess(*argv, "-n", str(workers))
+    else:
+        result = pytester.runpytest(*argv)
+    records = {r["server"]: r for r in read_records(out)}
+    assert {name: records[name]["conditions"] for name in names} == names
+    # broken fails the run; offline (refused, silent) skips; the rest pass.
+    result.assert_outcomes(passed=3, failed=1, skipped=2)
+    return records
+
+
 @pytest.mark.parametrize("driver", ["auto", "threads"])
 @pytest.mark.parametrize("mode", ["https", "http"])
 def test_each_server_gives_its_conditions(
     demo: DemoServers, pytester: pytest.Pytester, mode: str, driver: str
 ) -> None:
     """On the hub (``auto``: h2 is cooperative) and on threads alike."""
-    names = EXPECTED[mode]
-    targets = write_target_list(
-        [demo.endpoints[n] for n in names], pytester.path / "targets.ndjson"
-    )
-    out = pytester.path / "out.ndjson"
-    result = pytester.runpytest(
-        f"--spider-targets={targets}",
-        f"--spider-output={out}",
-        f"--spider-connect={mode}",
-        "--spider-timeout=1",
-        "--spider-experiment=h2",
-        f"--spider-driver={driver}",
-        "-p",
-        "no:cacheprovider",
-    )
-    records = {r["server"]: r for r in read_records(out)}
-    assert {name: records[name]["conditions"] for name in names} == names
-    # broken fails the run; offline (refused, silent) skips; the rest pass.
-    result.assert_outcomes(passed=3, failed=1, skipped=2)
+    records = _campaign(demo, pytester, mode, f"--spider-driver={driver}")
     refused = records["refuse"]["flow_results"][0]
     assert (refused["spdr_state"], refused["error_class"]) == (1, "refused")
     silent = records["silent"]["flow_results"][0]
@@ -78,26 +93,7 @@ def test_workers_run_cooperative_sequences_on_their_hubs(
 ) -> None:
     """Under -n 2, either scheduling: each worker's hub, pumped between items and while the
     worker waits (for its controller, too), gives every server its conditions."""
-    names = EXPECTED["http"]
-    targets = write_target_list(
-        [demo.endpoints[n] for n in names], pytester.path / "targets.ndjson"
-    )
-    out = pytester.path / "out.ndjson"
-    result = pytester.runpytest_subprocess(
-        f"--spider-targets={targets}",
-        f"--spider-output={out}",
-        "--spider-connect=http",
-        "--spider-timeout=1",
-        "--spider-experiment=h2",
-        f"--spider-dist={dist}",
-        "-n",
-        "2",
-        "-p",
-        "no:cacheprovider",
-    )
-    records = {r["server"]: r for r in read_records(out)}
-    assert {name: records[name]["conditions"] for name in names} == names
-    result.assert_outcomes(passed=3, failed=1, skipped=2)
+    _campaign(demo, pytester, "http", f"--spider-dist={dist}", workers=2)
 
 
 def test_certificates_can_be_checked(demo: DemoServers, pytester: pytest.Pytester) -> None:
