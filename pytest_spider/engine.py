@@ -207,8 +207,7 @@ class Engine(Generic[T]):
             slot = self._queue.get()
             if slot is None:
                 return
-            if self._stopped:
-                self._finish(slot, Outcome(error=RuntimeError("measurement stopped before start")))
+            if self._refused(slot):
                 continue
             self.pace()
             if not self._run(slot, self._begin(slot)):
@@ -216,10 +215,15 @@ class Engine(Generic[T]):
 
     def _run_cooperative(self, slot: _Slot[T]) -> None:
         """What the hub runs, in a greenlet of its own, for each of its slots."""
-        if self._stopped:
-            self._finish(slot, Outcome(error=RuntimeError("measurement stopped before start")))
-            return
-        self._run(slot, self._begin(slot))
+        if not self._refused(slot):
+            self._run(slot, self._begin(slot))
+
+    def _refused(self, slot: _Slot[T]) -> bool:
+        """Measuring stopped before ``slot`` started: it fails unrun."""
+        if not self._stopped:
+            return False
+        self._finish(slot, Outcome(error=RuntimeError("measurement stopped before start")))
+        return True
 
     def _begin(self, slot: _Slot[T]) -> float:
         """``slot`` starts now (on a thread or the hub): its start time."""
@@ -341,31 +345,33 @@ class Engine(Generic[T]):
                 return
             self._finish(slot, Outcome(error=error))
 
-    def _turn(self) -> float:
-        """The time the next start may come under the rate limit, taken (the hub waits for
-        it without a thread; 0, at once, without a rate)."""
+    def _reserve(self, deadline: float | None = None) -> float | None:
+        """Take the next turn under the rate limit: the time it comes (0, at once, without a
+        rate), or None, taking nothing, if that is past ``deadline``."""
         if not self._interval:
             return 0.0
         with self._lock:
             start = max(time.monotonic(), self._next_start)
+            if deadline is not None and start > deadline:
+                return None
             self._next_start = start + self._interval
         return start
+
+    def _turn(self) -> float:
+        """The hub's turn: it waits for the time without a thread."""
+        return self._reserve() or 0.0
 
     def pace(self, deadline: float | None = None) -> bool:
         """Wait for this thread's turn under the rate limit (no wait without one). Sequence
         starts take turns, and so does what a task sends besides (``--spider-locate``'s
         probes). With a ``deadline`` (``time.monotonic()``), a turn that would come later is
         not taken: False, at once."""
-        if not self._interval:
-            return True
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next_start)
-            if deadline is not None and start > deadline:
-                return False
-            self._next_start = start + self._interval
-        if start > now:
-            time.sleep(start - now)
+        start = self._reserve(deadline)
+        if start is None:
+            return False
+        wait = start - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
         return True
 
     # -- consuming -------------------------------------------------------------------------

@@ -155,9 +155,9 @@ class Hub(Generic[S]):
         """One round: wait up to ``wait`` s for a socket, a timer or a submission, then move
         on every transfer that can move, resume the greenlets whose transfer ended, and start
         what may start."""
-        began = time.monotonic()
-        if began - self._last_round > STALL:  # before the timeouts it caused are seen
-            self._stalled_at = began
+        now = time.monotonic()
+        if now - self._last_round > STALL:  # before the timeouts it caused are seen
+            self._stalled_at = now
         events = self._selector.select(self._wait_time(wait))
         began = time.monotonic()
         for key, mask in events:
