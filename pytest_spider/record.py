@@ -7,8 +7,10 @@ measurement wrote, :data:`schema.MEASURED_FIELDS`), plus PATHspider's ``conditio
 (passed|failed|skipped|error), ``reason``, ``vantage`` (where it was measured from), for a
 target never contacted ``unmeasured`` and, for one measured in several trials, ``trials``
 (each trial's ``conditions``, ``time`` and ``flow_results``).
-Records are plain builtin types all the way down, because under pytest-xdist they travel
-from workers to the controller, which alone writes them.
+Records are plain JSON values all the way down, keys included (libcurl's ``http_info`` is
+keyed by number in a flow, by the number's text in its record): a record is what its line
+in the output says, in the process that measured it and in the xdist controller that
+writes it, and it travels from worker to controller as one JSON text.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ _PLAIN: Final = frozenset({str, int, float, bool, type(None)})
 
 
 def to_builtin(value: Any) -> Any:
-    """``value`` as JSON-able builtins: what a conn_ function returns may hold anything.
+    """``value`` as JSON values (a key as text): what a conn_ function returns may hold
+    anything.
 
     Exact builtin types, the usual case, are checked first: this runs over every flow of
     every record.
@@ -55,12 +58,11 @@ def to_builtin(value: Any) -> Any:
     return str(value)
 
 
-def _key(key: Any) -> str | int:
-    if isinstance(key, bool):
-        return str(key)
-    if isinstance(key, int):
-        return int(key)
-    return key if type(key) is str else str(key)
+def _key(key: Any) -> str:
+    """A key as its text, as JSON writes it (a number enum's number, not its name)."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(int(key))
+    return str(key)
 
 
 def build_record(

@@ -253,3 +253,50 @@ def test_an_unmeasured_record_and_a_cut_sequence(scripted: pytest.Pytester) -> N
     assert records["t0.example"]["path"] == [None, "AS64500", "198.18.0.1"]
     raised = records["t4.example"]  # conn_exp raised: one of two connections has no result
     assert raised["outcome"] == "error" and raised["missed_flows"] == 1
+
+
+KEYED = """
+from pytest_spider import CONN_OK, DesynchronizedSpider, PluggableSpider
+
+class Keyed(DesynchronizedSpider, PluggableSpider):
+    name = "keyed"
+
+    def conn_a(self, job, config):
+        return {"spdr_state": CONN_OK, "sp": 1000, "http_info": {2097198: 2, 2097154: 200}}
+
+    connections = [conn_a]
+
+    def combine_flows(self, flows):
+        assert flows[0]["http_info"][2097198] == 2  # a flow keeps libcurl's numbers
+        return ["keyed.connectivity.works"]
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_a_record_is_what_its_line_says_number_keys_as_text(
+    pytester: pytest.Pytester, workers: list[str]
+) -> None:
+    """The hook sees each record as its output line reads, in one process and on the xdist
+    controller alike: a flow's number keys (libcurl's http_info) as text."""
+    pytester.mkdir("experiments")
+    (pytester.path / "experiments" / "keyed.py").write_text(KEYED)
+    pytester.makeconftest(
+        """
+import json
+def pytest_spider_record(record, config):
+    keys = {type(k).__name__ for k in record["flow_results"][0]["http_info"]}
+    with open("hooked.ndjson", "a") as f:
+        f.write(json.dumps([record["dip"], sorted(keys), record]) + "\\n")
+"""
+    )
+    targets = write_targets(pytester.path / "t.ndjson", scripted_targets(*["ok"] * 6))
+    out = pytester.path / "out.ndjson"
+    result = pytester.runpytest_subprocess(
+        f"--spider-targets={targets}", f"--spider-output={out}", "experiments/", *workers
+    )
+    result.assert_outcomes(passed=6)
+    hooked = [json.loads(x) for x in (pytester.path / "hooked.ndjson").read_text().splitlines()]
+    assert [keys for _, keys, _ in hooked] == [["str"]] * 6
+    written = {record["dip"]: record for record in read_records(out)}
+    assert {dip: record for dip, _, record in hooked} == written
+    assert written["198.18.0.1"]["flow_results"][0]["http_info"] == {"2097198": 2, "2097154": 200}
