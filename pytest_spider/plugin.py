@@ -27,6 +27,7 @@ import pytest
 from pytest_spider import collect, distributed, fixtures, hookspec, options, outcome, schema
 from pytest_spider.cases import CASEBOOK_KEY, CaseBook, case_of, is_experiment_item
 from pytest_spider.distributed import worker
+from pytest_spider.distributed.wire import ReportWire
 from pytest_spider.fixtures import ItemCase
 from pytest_spider.helpers import settings as helper_settings
 from pytest_spider.inputs import INPUTS_KEY, load_inputs, read_stdin
@@ -72,6 +73,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[CASEBOOK_KEY] = book
     config.stash[LEAN_KEY] = LeanProtocol(config, lambda item: ItemCase.of_item(item).verdict())
     config.pluginmanager.register(LeanReports(config, not writes), "pytest-spider-lean")
+    if controller or not writes:
+        config.pluginmanager.register(ReportWire(), "pytest-spider-wire")
     helper_settings.configure(
         helper_settings.HelperSettings(
             tls_verify=settings.tls_verify, ca_file=settings.ca_file, max_body=settings.max_body
