@@ -20,6 +20,7 @@ def pytest_spider_record(record: Record, config: pytest.Config) -> Any:
 
     Runs in the process that writes output: the only process without pytest-xdist, the
     controller with it, never on a worker. ``record`` is the PATHspider-compatible dict that
-    ``--spider-output`` writes (plain builtins; treat it as read-only). Return values are
-    ignored; use it to stream records to a database, a message bus or a live dashboard.
+    ``--spider-output`` writes, as its line reads (JSON values, number keys as text; treat
+    it as read-only). Return values are ignored; use it to stream records to a database, a
+    message bus or a live dashboard.
     """
