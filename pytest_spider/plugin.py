@@ -73,7 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[CASEBOOK_KEY] = book
     config.stash[LEAN_KEY] = LeanProtocol(config, lambda item: ItemCase.of_item(item).verdict())
     config.pluginmanager.register(LeanReports(config, not writes), "pytest-spider-lean")
-    if controller or not writes:
+    if controller or distributed.controller_reads_json(config):
         config.pluginmanager.register(ReportWire(), "pytest-spider-wire")
     helper_settings.configure(
         helper_settings.HelperSettings(

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from pytest_spider import distributed
 from pytest_spider.distributed.wire import JSON_KEY, ReportWire
 
 #: What xdist adds to a report's dict on a worker, after pytest_report_to_serializable.
@@ -130,3 +131,48 @@ def test_every_kind_of_report_comes_back_as_pytest_sends_it(pytester: pytest.Pyt
     # Most go as JSON text; the rest (tuples in properties, captured sections, tracebacks)
     # as xdist sends them.
     assert 10 <= shipped < len(reports)
+
+
+def test_workers_send_json_only_when_their_controller_reads_it(pytester: pytest.Pytester) -> None:
+    """The controller tells each worker it reads JSON text; a worker not told (its controller
+    runs an older pytest-spider) sends reports as xdist does."""
+    pytester.mkdir("experiments")
+    (pytester.path / "experiments" / "quick.py").write_text(
+        """
+from pytest_spider import CONN_OK, DesynchronizedSpider, PluggableSpider
+
+class Quick(DesynchronizedSpider, PluggableSpider):
+    name = "quick"
+    def conn_a(self, job, config):
+        return {"spdr_state": CONN_OK, "sp": 1000}
+    connections = [conn_a]
+    def combine_flows(self, flows):
+        return ["quick.connectivity.works"]
+"""
+    )
+    pytester.makeconftest(
+        """
+import os
+from pytest_spider import distributed
+
+def pytest_sessionfinish(session):
+    config = session.config
+    if distributed.is_worker(config):
+        wire = config.pluginmanager.get_plugin("pytest-spider-wire") is not None
+        told = distributed.controller_reads_json(config)
+        with open(f"wire-{os.environ['PYTEST_XDIST_WORKER']}", "w") as f:
+            f.write(f"{told} {wire}")
+"""
+    )
+    (pytester.path / "t.ndjson").write_text(
+        "".join(f'{{"dip": "198.18.0.{i}", "dp": 80}}\n' for i in range(1, 5))
+    )
+    result = pytester.runpytest_subprocess("--spider-targets=t.ndjson", "experiments/", "-n", "2")
+    result.assert_outcomes(passed=4)
+    assert {p.name: p.read_text() for p in pytester.path.glob("wire-gw*")} == {
+        "wire-gw0": "True True",
+        "wire-gw1": "True True",
+    }
+    config = pytester.parseconfig()
+    config.workerinput = {"workerid": "gw0"}  # type: ignore[attr-defined]
+    assert not distributed.controller_reads_json(config)

@@ -20,6 +20,10 @@ import pytest
 STDIN_KEY = "spider_stdin"
 SHARE_KEY = "spider_share"
 VANTAGE_KEY = "spider_vantage"
+#: workerinput key: the controller reads reports sent as one JSON text (:mod:`.wire`); a
+#: worker sends them so only when told, so a controller of an older pytest-spider (a --tx
+#: host's differs) still reads what it is sent.
+WIRE_KEY = "spider_wire"
 #: workeroutput key: the usage error that stopped a worker (the controller reports it).
 USAGE_ERROR_KEY = "spider_usage_error"
 #: workerinput key: this worker replaces a crashed one, so it runs only the part of its share
@@ -94,6 +98,11 @@ def worker_share(config: pytest.Config) -> tuple[int, int] | None:
     """
     share = _workerinput(config).get(SHARE_KEY)
     return None if share is None else (int(share[0]), int(share[1]))
+
+
+def controller_reads_json(config: pytest.Config) -> bool:
+    """On a worker: the controller said it reads reports sent as JSON text."""
+    return bool(_workerinput(config).get(WIRE_KEY))
 
 
 def replaces_a_crashed_worker(config: pytest.Config) -> bool:

@@ -15,6 +15,7 @@ from pytest_spider.distributed import (
     STDIN_KEY,
     USAGE_ERROR_KEY,
     VANTAGE_KEY,
+    WIRE_KEY,
     stdin_bytes,
     tx_count,
 )
@@ -75,6 +76,7 @@ class ControllerPlugin:
             node.workerinput[SHARE_KEY] = (share, tx_count(self.config))
             node.workerinput[REPLACES_KEY] = replaces
         self.configured += 1
+        node.workerinput[WIRE_KEY] = True
         if self.stdin is not None:
             node.workerinput[STDIN_KEY] = self.stdin
 
