@@ -51,10 +51,15 @@ def test_held_work_never_exceeds_the_lookahead() -> None:
     time.sleep(0.2)
     assert engine.held == 10
     assert engine.completed == 10
-    engine.take(0)
+    for key in range(4):
+        engine.take(key)
     time.sleep(0.1)
-    assert engine.held == 10
-    assert engine.completed == 11
+    # Topped up in batches: nothing new until half the lookahead has been taken ...
+    assert (engine.held, engine.completed) == (6, 10)
+    engine.take(4)
+    time.sleep(0.1)
+    # ... then up to the lookahead again, never past it.
+    assert (engine.held, engine.completed) == (10, 15)
     engine.close()
 
 
