@@ -25,7 +25,8 @@ DEFAULT_TIMEOUT = 5.0
 #: so a small run starts only as many as it has sequences; 500 sockets stay below the usual
 #: 1024 open-file limit.
 DEFAULT_CONCURRENCY = 500
-#: Unreported sequences held per sequence in flight and trial, unless --spider-lookahead says:
+#: Unreported sequences held per sequence in flight and trial, unless --spider-lookahead says
+#: (the engine tops them up once half are reported, so never fewer than twice the slots):
 #: enough to keep every slot busy while dead targets time out and items are reported
 #: finished-first; more only holds finished results in memory while pytest reports (at
 #: 100,000 targets under -n 2: 724 MiB for the tree with 4, 772-783 MiB with 20).
