@@ -3,13 +3,12 @@
 xdist carries every report as the nested dict ``pytest_report_to_serializable`` makes, which
 execnet encodes on the worker and decodes on the controller element by element, in Python.
 A campaign sends three reports per target, and those two walks were a fifth of a worker's
-time and of the controller's: 253 us per target here. Here a report whose dict survives a
-JSON round trip unchanged goes as one string instead, which json's C encoder and decoder
-handle in 80 us for the three, the check on the worker included;
-the controller turns it back into the very dict pytest made and hands that to pytest's own
-``pytest_report_from_serializable``. Every consumer then sees the report it saw before. A
-dict that would not come back the same (bytes, tuples other than the location, non-text
-keys, NaN) goes as xdist sends it.
+time and of the controller's: 253 us per target here. A report whose dict survives a JSON
+round trip unchanged goes as one string instead, which json's C encoder and decoder handle
+in 80 us for the three, the check on the worker included. The controller turns it back into
+the very dict pytest made and hands that to pytest's own ``pytest_report_from_serializable``.
+Every consumer then sees the report it saw before. A dict that would not come back the same
+(bytes, tuples other than the location, non-text keys, NaN) goes as xdist sends it.
 
 Both are public pytest hooks. The plugin is registered on the controller, which tells each
 worker it reads JSON text (``WIRE_KEY`` in its workerinput), and on a worker so told.
