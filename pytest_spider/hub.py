@@ -54,6 +54,11 @@ S = TypeVar("S")
 #: A round that comes this long after the last one ended, or that itself takes this long,
 #: has left every transfer in flight unattended for as long.
 STALL = 0.25
+#: New slots a round starts at most. Starting one costs a greenlet, a curl handle and, in the
+#: next round, its connect; a refill of thousands started at once (a high
+#: ``--spider-concurrency``, 2,000 here) made single rounds outlast ``STALL``, so that every
+#: dead target's timeout then counted as the hub's own and was made again.
+ADMIT_PER_ROUND = 100
 
 _local = threading.local()
 
@@ -223,7 +228,7 @@ class Hub(Generic[S]):
         if not self._inbox or self.live >= self.limit:
             return
         with self._inbox_lock:
-            take = self._inbox[: self.limit - self.live]
+            take = self._inbox[: min(self.limit - self.live, ADMIT_PER_ROUND)]
             del self._inbox[: len(take)]
         now = time.monotonic()
         for slot in take:

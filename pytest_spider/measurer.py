@@ -19,12 +19,16 @@ from pytest_spider.measure import SequenceResult, run_sequence
 from pytest_spider.options import SpiderSettings
 from pytest_spider.outcome import DISCARDED, item_run
 from pytest_spider.runorder import run_order
+from pytest_spider.spider import Spider
 from pytest_spider.trials import Trials
 
 MEASURER_KEY = pytest.StashKey["Measurer"]()
 
 #: Seconds past its connections' timeouts after which a sequence counts as hung.
 HANG_GRACE = 2.0
+#: Times a connection on the hub may be made: once more when its timeout was the hub's own
+#: (:mod:`pytest_spider.helpers.http`), so its sequence may take that many timeouts each.
+ATTEMPTS_ON_HUB = 2
 
 
 class SequenceHung(Exception):
@@ -62,13 +66,18 @@ class Measurer:
             return run_sequence(instance, job())
 
         settings = self.settings
-        # Locating a break sends raw probes and waits for them: never on the hub.
-        cooperative = instance.cooperative and settings.driver == "auto" and locator is None
+        cooperative = self._on_hub(case.experiment)
         trials = settings.trials
         if trials == 1:
             return Task(case.key, sequence, consumers, cooperative)
         # Each trial is one run of the task; between two it holds no engine thread.
         return Task(case.key, Trials(sequence, trials, settings.trial_gap), consumers, cooperative)
+
+    def _on_hub(self, experiment: type[Spider]) -> bool:
+        """The sequences of ``experiment`` run on the hub: it is cooperative, and nothing but
+        its connections runs (locating a break sends raw probes and waits for them)."""
+        settings = self.settings
+        return experiment.cooperative and settings.driver == "auto" and not settings.locate
 
     def start(self, items: Sequence[pytest.Item], ahead: bool, follow: bool) -> None:
         """Start the engine. ``ahead``: ``items`` is what runs here, so measure ahead of it;
@@ -76,6 +85,8 @@ class Measurer:
         cases = [case for item in items if (case := case_of(item)) is not None]
         longest = max((len(case.experiment.connections) for case in cases), default=1)
         settings = self.settings
+        if any(self._on_hub(case.experiment) for case in cases):
+            longest *= ATTEMPTS_ON_HUB
         rate = None if settings.rate is None else settings.rate / self._workers
         locating = settings.locate_budget + settings.locate_wait if settings.locate else 0.0
         self.engine = Engine(

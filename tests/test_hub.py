@@ -21,6 +21,7 @@ import pytest
 from pytest_spider import CONN_FAILED, CONN_OK, CONN_TIMEOUT, DesynchronizedSpider, connect_http
 from pytest_spider.engine import Engine, Later, Task
 from pytest_spider.helpers import settings
+from pytest_spider.hub import ADMIT_PER_ROUND, Hub
 from pytest_spider.measure import Outqueue, SequenceResult, run_sequence
 
 #: Seconds the slow server takes over each answer.
@@ -144,6 +145,24 @@ def test_no_more_than_the_concurrency_is_in_flight_on_the_hub(slow_port: int) ->
     watcher.join()
     engine.close()
     assert 1 <= peak <= 5
+
+
+def test_a_round_of_the_hub_starts_a_bounded_number_of_slots() -> None:
+    """A burst (a refill under a high concurrency) starts over several rounds, so that no
+    one round leaves the transfers in flight unattended for long."""
+    started: list[int] = []
+    hub: Hub[int] = Hub(limit=1000, run=started.append, start_at=time.monotonic)
+    try:
+        for slot in range(ADMIT_PER_ROUND * 2 + 10):
+            hub.submit(slot)
+        counts = []
+        for _ in range(4):
+            hub.pump()
+            counts.append(len(started))
+    finally:
+        hub.close()
+    assert counts == [ADMIT_PER_ROUND, 2 * ADMIT_PER_ROUND] + [2 * ADMIT_PER_ROUND + 10] * 2
+    assert started == list(range(ADMIT_PER_ROUND * 2 + 10))
 
 
 @pytest.mark.parametrize("where", ["thread", "hub"])

@@ -98,6 +98,46 @@ def test_a_hanging_conn_function_errors_within_its_budget(scripted: pytest.Pytes
     assert elapsed < 30
 
 
+BLOCKING = """
+import time
+from pytest_spider import CONN_OK, DesynchronizedSpider, PluggableSpider
+
+
+class Blocking(DesynchronizedSpider, PluggableSpider):
+    name = "blocking"
+    cooperative = True
+
+    def conn_a(self, job, config):
+        time.sleep(3.5)  # blocks the hub, as no helper would: the sequence runs long
+        return {"spdr_state": CONN_OK}
+
+    def conn_b(self, job, config):
+        return {"spdr_state": CONN_OK}
+
+    connections = [conn_a, conn_b]
+
+    def combine_flows(self, flows):
+        return []
+"""
+
+
+@pytest.mark.parametrize(("driver", "budget"), [("auto", "2.8"), ("threads", "2.4")])
+def test_a_sequence_on_the_hub_may_take_each_connection_twice_before_it_hangs(
+    pytester: pytest.Pytester, driver: str, budget: str
+) -> None:
+    """On the hub a connection whose timeout was the hub's own is made again (helpers.http):
+    two timeouts per connection (4 x 0.2 s), plus the grace, before a sequence counts as
+    hung. On threads nothing is made again: two timeouts plus the grace."""
+    pytester.mkdir("experiments")
+    (pytester.path / "experiments" / "blocking.py").write_text(BLOCKING)
+    targets = write_targets(pytester.path / "t.ndjson", scripted_targets("ok,ok"))
+    result = pytester.runpytest(
+        f"--spider-targets={targets}", "--spider-timeout=0.2", f"--spider-driver={driver}"
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*SequenceHung: Blocking still running after {budget} s*"])
+
+
 def test_discarded_targets_are_skipped_and_counted(scripted: pytest.Pytester) -> None:
     result = _run(scripted, ("discard,ok", "ok,ok"))
     result.assert_outcomes(passed=1, skipped=1)
