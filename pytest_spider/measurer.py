@@ -9,18 +9,22 @@ take their finished measurement from it; it turns an engine outcome into what th
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_spider.cases import Case, CaseBook, case_of, consumes
 from pytest_spider.engine import Engine, Outcome, Task
-from pytest_spider.locate import Bounds, Locator
+from pytest_spider.locate import Bounds
 from pytest_spider.measure import SequenceResult, run_sequence
 from pytest_spider.options import SpiderSettings
 from pytest_spider.outcome import DISCARDED, item_run
 from pytest_spider.runorder import run_order
 from pytest_spider.spider import Spider
 from pytest_spider.trials import Trials
+
+if TYPE_CHECKING:
+    from pytest_spider.locate.scan import Locator
 
 MEASURER_KEY = pytest.StashKey["Measurer"]()
 
@@ -96,6 +100,9 @@ class Measurer:
             rate=rate,
         )
         if settings.locate:
+            # Only now: the probing brings the raw-socket helpers, which nothing else needs.
+            from pytest_spider.locate.scan import Locator
+
             bounds = Bounds(
                 settings.locate_max_ttl,
                 settings.locate_probes,

@@ -55,7 +55,7 @@ class Spider:
     #: False for experiments whose targets are names (dnsresolv): no address needed.
     needs_address: ClassVar[bool] = True
     #: The probe pair ``--spider-locate`` finds the hop that breaks a failing target with: a
-    #: name in ``pytest_spider.locate.PAIRS`` (``ecn``, ``dscp``, ``tfo``, ``quic``); None
+    #: name in ``pytest_spider.locate.scan.PAIRS`` (``ecn``, ``dscp``, ``tfo``, ``quic``); None
     #: (the default): this experiment's failures are not located.
     locate_with: ClassVar[str | None] = None
     #: True for an experiment whose ``conn_*`` functions wait on nothing but pytest-spider's

@@ -11,18 +11,17 @@ from typing import Any
 import pytest
 
 from pytest_spider import CONN_OK, CONN_TIMEOUT
-from pytest_spider import locate as locate_module
 from pytest_spider.helpers import hops
 from pytest_spider.helpers.hops import Answer, ProbeSpec
-from pytest_spider.locate import (
-    Bounds,
+from pytest_spider.locate import Bounds, describe
+from pytest_spider.locate import scan as locate_module
+from pytest_spider.locate.scan import (
     Finding,
     Locator,
     Pair,
     Round,
     Trace,
     conclude,
-    describe,
     locate_record,
     scan,
 )

@@ -18,7 +18,8 @@ import pytest
 from pytest_spider.experiments.dscp import DSCP
 from pytest_spider.helpers import hops
 from pytest_spider.lab import Lab, addressing, lab_available, netns
-from pytest_spider.locate import Bounds, Locator
+from pytest_spider.locate import Bounds
+from pytest_spider.locate.scan import Locator
 
 needs_lab = pytest.mark.skipif(lab_available() is not None, reason=str(lab_available()))
 #: A port nothing listens on: a probe that gets there is answered with port unreachable.

@@ -1,5 +1,5 @@
 """A campaign imports only what it uses: no plotting stack, no report, no DNS library, no lab
-or demo servers, unless the run needs them."""
+or demo servers, no raw-socket probing or packet capture (ctypes), unless the run needs them."""
 
 from __future__ import annotations
 
@@ -29,6 +29,13 @@ NOT_FOR_A_PLAIN_CAMPAIGN = (
     "h11",
     "trustme",
     "aioquic",
+    "ctypes",
+    "pytest_spider.locate.scan",
+    "pytest_spider.helpers.hops",
+    "pytest_spider.helpers.ecn",
+    "pytest_spider.helpers.observe",
+    "pytest_spider.helpers.observed",
+    "pytest_spider.helpers.tcpinfo",
 )
 
 
