@@ -16,6 +16,7 @@ controller) has the :class:`~pytest_spider.reporting.sink.RecordSink`.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import gc
 from collections.abc import Generator, Iterator
@@ -24,7 +25,16 @@ from typing import Any
 
 import pytest
 
-from pytest_spider import collect, distributed, fixtures, hookspec, options, outcome, schema
+from pytest_spider import (
+    collect,
+    distributed,
+    fixtures,
+    hookspec,
+    openfiles,
+    options,
+    outcome,
+    schema,
+)
 from pytest_spider.cases import CASEBOOK_KEY, CaseBook, case_of, is_experiment_item
 from pytest_spider.distributed import worker
 from pytest_spider.distributed.wire import ReportWire
@@ -32,6 +42,7 @@ from pytest_spider.fixtures import ItemCase
 from pytest_spider.helpers import settings as helper_settings
 from pytest_spider.inputs import INPUTS_KEY, load_inputs, read_stdin
 from pytest_spider.measurer import MEASURER_KEY, Measurer
+from pytest_spider.options import SpiderSettings
 from pytest_spider.protocol import LEAN_KEY, LeanProtocol
 from pytest_spider.reporting.lean import LeanReports
 from pytest_spider.reporting.sink import SINK_KEY, RecordSink
@@ -56,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.option.help or config.option.version:
         return
+    settings = _fit_open_files(config, settings)
     stdin_text = None
     if "-" in settings.targets:
         stdin_text = distributed.worker_stdin(config)
@@ -92,6 +104,22 @@ def pytest_configure(config: pytest.Config) -> None:
             config, settings.dist == "share", stdin_text, sink.count_collected
         )
         config.pluginmanager.register(plugin, "pytest-spider-xdist")
+
+
+def _fit_open_files(config: pytest.Config, settings: SpiderSettings) -> SpiderSettings:
+    """The settings with a concurrency this process can open sockets for (``openfiles``)."""
+    fitted = openfiles.fit(settings.concurrency)
+    if fitted == settings.concurrency:
+        return settings
+    config.issue_config_time_warning(
+        pytest.PytestConfigWarning(
+            f"--spider-concurrency {settings.concurrency} lowered to {fitted}: "
+            f"{settings.concurrency} would need up to {openfiles.needed(settings.concurrency)} "
+            "open files, more than this process may open (raise its hard limit: ulimit -Hn)"
+        ),
+        stacklevel=2,
+    )
+    return dataclasses.replace(settings, concurrency=fitted)
 
 
 def _measuring(config: pytest.Config) -> bool:
