@@ -42,6 +42,7 @@ from pathlib import Path
 
 import pytest_spider
 from pytest_spider.lab import Lab, lab_available
+from pytest_spider.options import DEFAULT_CONCURRENCY
 
 #: The PATHspider 2.0.1 wrapper the workplace provides, and the interpreter it needs.
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peer" / "pathspider_peer.py"
@@ -326,7 +327,10 @@ def main() -> None:
     parser.add_argument("--dead", type=float, default=0.1, help="share of blackholed targets")
     parser.add_argument("--timeout", type=float, default=2.0, help="--spider-timeout")
     parser.add_argument(
-        "--concurrency", type=int, default=500, help="--spider-concurrency (its default: 500)"
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"--spider-concurrency (its default: {DEFAULT_CONCURRENCY})",
     )
     parser.add_argument(
         "--trials", type=int, default=1, help="--spider-trials: measurements per target"
