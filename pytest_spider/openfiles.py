@@ -5,8 +5,9 @@ beside others may have ``--spider-concurrency`` in flight on threads and as many
 hub. Past the open-file limit a socket cannot be made, and the target would read as broken
 or offline when it was this process that could not connect. Many systems start processes with
 a soft limit of 1,024 and let them raise it up to a much higher hard limit; :func:`fit`
-raises it as far as the concurrency needs, and where the hard limit is too low it gives the
-concurrency that fits, which the plugin then runs with (and says so).
+raises it as far as the concurrency may need, and where the hard limit cannot hold even one
+socket per slot it gives the concurrency that fits, which the plugin then runs with (and says
+so).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ def needed(concurrency: int) -> int:
 
 
 def fit(concurrency: int) -> int:
-    """Raise the soft open-file limit to what ``concurrency`` needs (never lower it, never
-    past the hard limit); return ``concurrency``, or the most that fits under the limit."""
+    """Raise the soft open-file limit to what ``concurrency`` may need (never lower it, never
+    past the hard limit); return ``concurrency``, or, where the limit cannot hold even one
+    socket per slot (a campaign on threads or on the hub alone), the most that it can."""
     if sys.platform == "win32":  # no RLIMIT_NOFILE: sockets are not counted against one
         return concurrency
     import resource
@@ -40,6 +42,4 @@ def fit(concurrency: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
     except (ValueError, OSError):  # a platform that refuses (macOS caps at OPEN_MAX)
         raised = soft
-    if raised >= want:
-        return concurrency
-    return max(1, (raised - RESERVE) // 2)
+    return max(1, min(concurrency, raised - RESERVE))

@@ -21,19 +21,19 @@ from pytest_spider.schema import DEFAULT_FAIL_ON, DEFAULT_SKIP_ON
 #: PATHspider's timeout: 5 s per connection.
 DEFAULT_TIMEOUT = 5.0
 #: Sequences in flight per process. PATHspider's 100 workers leave its CPU idle on real
-#: paths: 100 dead targets at 2 x 5 s hold every slot for 10 s. A dead target holds its slot
-#: for its timeouts at no cost but a socket, so slots must outnumber what dead targets hold:
-#: 10 % dead at 5 s took 27.2 s for 10,000 targets with 500, 20.4 s with 1,000. Threads start
-#: with the work, so a small run starts only as many as it has sequences; the open-file limit
-#: is raised to fit (``openfiles``).
-DEFAULT_CONCURRENCY = 1000
+#: paths: 100 dead targets at 2 x 5 s hold every slot for 10 s. Threads start with the work,
+#: so a small run starts only as many as it has sequences; the open-file limit is raised to
+#: fit (``openfiles``). More slots pay where many targets are dead (a dead target holds its
+#: slot through its timeouts at no cost but a socket): 10,000 targets, 10 % dead at 5 s, took
+#: 27.2 s with 500 and 20.4 s with 1,000. They cost where all answer: 100,000 under -n 2
+#: took 128.7 s with 500 and 151.3 s with 1,000.
+DEFAULT_CONCURRENCY = 500
 #: Unreported sequences held per sequence in flight and trial, unless --spider-lookahead says
-#: (the engine tops them up once half are reported, so never fewer than the slots): enough to
-#: keep every slot busy while dead targets time out and items are reported finished-first;
-#: more only holds finished results in memory while pytest reports (at 100,000 targets under
-#: -n 2: 724 MiB for the tree with a lookahead of 2,000, 772-783 MiB with 10,000). At 1,000
-#: slots, 10,000 targets 10 % dead: 20.87 s with 2,000, 21.16 s with 4,000.
-LOOKAHEAD_PER_SLOT = 2
+#: (the engine tops them up once half are reported, so never fewer than twice the slots):
+#: enough to keep every slot busy while dead targets time out and items are reported
+#: finished-first; more only holds finished results in memory while pytest reports (at
+#: 100,000 targets under -n 2: 724 MiB for the tree with 4, 772-783 MiB with 20).
+LOOKAHEAD_PER_SLOT = 4
 #: Upper bounds: a value past them is a typo, and would make every item fail or the run
 #: exhaust threads or memory (libcurl's timeouts are C longs of milliseconds).
 MAX_TIMEOUT = 3600.0

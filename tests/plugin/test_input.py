@@ -264,8 +264,8 @@ def test_a_usage_error_found_by_xdist_workers_is_the_runs(pytester: pytest.Pytes
 @pytest.mark.parametrize(
     ("given", "lookahead"),
     [
-        ([], 2 * 1000),
-        (["--spider-concurrency=50", "--spider-trials=3"], 2 * 50 * 3),
+        ([], 4 * 500),
+        (["--spider-concurrency=50", "--spider-trials=3"], 4 * 50 * 3),
         (["--spider-concurrency=50", "--spider-lookahead=7"], 7),
         (["-o", "spider_lookahead=9"], 9),
     ],

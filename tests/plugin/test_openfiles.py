@@ -53,11 +53,15 @@ def test_a_high_enough_soft_limit_is_left_alone() -> None:
     assert _fit(soft, hard, 100) == (100, soft)
 
 
+def test_a_hard_limit_that_holds_a_socket_per_slot_keeps_the_concurrency() -> None:
+    """Room for one pool of sockets (threads or hub), if not for both: it runs as asked."""
+    assert _fit(256, 1024, 500) == (500, 1024)
+
+
 def test_under_a_low_hard_limit_the_concurrency_is_lowered_to_fit() -> None:
     fitted, soft = _fit(256, 512, 1000)
     assert soft == 512
-    assert fitted == (512 - openfiles.RESERVE) // 2
-    assert openfiles.needed(fitted) <= 512
+    assert fitted == 512 - openfiles.RESERVE
 
 
 def test_a_campaign_under_a_low_hard_limit_says_it_lowered_the_concurrency(
@@ -75,6 +79,6 @@ def test_a_campaign_under_a_low_hard_limit_says_it_lowered_the_concurrency(
     result = scripted.run(sys.executable, "-c", run)
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(
-        ["*--spider-concurrency 1000 lowered to 96: 1000 would need up to 2064 open files*"]
+        ["*--spider-concurrency 500 lowered to 192: 500 would need up to 1064 open files*"]
     )
     assert "2 passed" in result.stdout.str()
