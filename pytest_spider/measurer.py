@@ -88,15 +88,16 @@ class Measurer:
         ``follow``: the run order follows the measurements as they finish."""
         cases = [case for item in items if (case := case_of(item)) is not None]
         longest = max((len(case.experiment.connections) for case in cases), default=1)
+        attempts = ATTEMPTS_ON_HUB if any(self._on_hub(case.experiment) for case in cases) else 1
         settings = self.settings
-        if any(self._on_hub(case.experiment) for case in cases):
-            longest *= ATTEMPTS_ON_HUB
         rate = None if settings.rate is None else settings.rate / self._workers
         locating = settings.locate_budget + settings.locate_wait if settings.locate else 0.0
         self.engine = Engine(
             settings.concurrency,
             settings.lookahead,
-            hang_after=longest * settings.timeout + max(HANG_GRACE, settings.timeout) + locating,
+            hang_after=longest * attempts * settings.timeout
+            + max(HANG_GRACE, settings.timeout)
+            + locating,
             rate=rate,
         )
         if settings.locate:
