@@ -59,7 +59,8 @@ def to_builtin(value: Any) -> Any:
 
 
 def _key(key: Any) -> str:
-    """A key as its text, as JSON writes it (a number enum's number, not its name)."""
+    """A key as text: an int (a number enum too) as its digits, as JSON writes it, any other
+    key as ``str`` gives it (``True``, where JSON would write ``true``)."""
     if isinstance(key, int) and not isinstance(key, bool):
         return str(int(key))
     return str(key)
