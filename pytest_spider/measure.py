@@ -10,18 +10,12 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-import datetime
 import time
 from collections.abc import Iterator
 from typing import Any
 
+from pytest_spider.schema import utc_text
 from pytest_spider.spider import CONN_DISCARD, FlowResult, Job, Spider
-
-
-def utc_text(seconds: float) -> str:
-    """PATHspider's time format: UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
-    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC).replace(tzinfo=None)
-    return moment.isoformat(sep=" ", timespec="microseconds")
 
 
 def timestamp() -> str:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
@@ -317,7 +319,27 @@ def parse_time(value: Any) -> datetime | None:
     return stamp.astimezone(UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
 
 
+#: The last whole second :func:`utc_text` wrote, and its text: a campaign stamps each
+#: connection twice, thousands of times a second, and only the microseconds change.
+_last_second: tuple[int, str] = (0, "1970-01-01 00:00:00")
+
+
 def utc_text(seconds: float) -> str:
-    """PATHspider's time format: UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
-    moment = datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
-    return moment.isoformat(sep=" ", timespec="microseconds")
+    """PATHspider's time format: UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``.
+
+    The same text as ``datetime.fromtimestamp(seconds, UTC).isoformat(" ", "microseconds")``
+    (microseconds rounded half to even, as datetime rounds them) at a third of the cost: the
+    date and time of day are formatted once per second.
+    """
+    global _last_second
+    fraction, whole = math.modf(seconds)
+    micro = round(fraction * 1_000_000)
+    second = int(whole)
+    if micro >= 1_000_000:
+        micro, second = micro - 1_000_000, second + 1
+    elif micro < 0:
+        micro, second = micro + 1_000_000, second - 1
+    cached = _last_second  # one read: another thread may replace it meanwhile
+    if cached[0] != second:
+        cached = _last_second = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{micro:06d}"

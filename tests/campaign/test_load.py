@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from pytest_spider.schema import (
     outcome_of,
     parse_time,
     unmeasured_kind,
+    utc_text,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -71,6 +74,19 @@ def test_timestamps_with_and_without_microseconds_or_offset() -> None:
     )
     assert parse_time("yesterday") is None
     assert parse_time(None) is None
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [0.0, 1.9999995, 0.0000005, 1e9 + 0.9999995, 1764670000.0000005, 1764670000.9999996, -0.5]
+    + [random.Random(seed).uniform(0, 4e9) for seed in range(200)],
+)
+def test_timestamps_are_written_as_datetime_writes_them(seconds: float) -> None:
+    """utc_text formats each second once and adds the microseconds: the text must be
+    datetime's, rounding (half to even, across a second's edge) included."""
+    expected = datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+    assert utc_text(seconds) == expected.isoformat(sep=" ", timespec="microseconds")
+    assert parse_time(utc_text(seconds)) == expected
 
 
 @pytest.mark.parametrize(
