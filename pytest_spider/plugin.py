@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import gc
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from pytest_spider import (
     collect,
     distributed,
     fixtures,
+    heap,
     hookspec,
     openfiles,
     options,
@@ -68,6 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.help or config.option.version:
         return
     settings = _fit_open_files(config, settings)
+    config.pluginmanager.register(heap.Refreezer(), "pytest-spider-heap")
     stdin_text = None
     if "-" in settings.targets:
         stdin_text = distributed.worker_stdin(config)
@@ -207,6 +208,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if id(item) not in gone]
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Generator[None, Any, Any]:
+    """A campaign's items are collected with the cycle collector paused (``heap``)."""
+    if not _measuring(session.config):
+        return (yield)
+    with heap.paused():
+        return (yield)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     book = session.config.stash.get(CASEBOOK_KEY, None)
     if book is None:
@@ -220,10 +230,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         distributed.tell_controller_usage_error(session.config, str(exc))
         raise
     book.release()
-    # A campaign's items live to the end of the run; the garbage collector need not walk
-    # them again and again (its full passes over 10^5 items cost more than items).
-    gc.collect()
-    gc.freeze()
+    heap.settle()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -16,11 +16,9 @@ addresses (``::ffff:198.18.0.1``) are their IPv4 address.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import dataclasses
-import gc
 import ipaddress
 import json
 import re
@@ -29,6 +27,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, TextIO
 
+from pytest_spider import heap
 from pytest_spider.schema import CAMPAIGN
 
 NDJSON: Final = "ndjson"
@@ -516,7 +515,7 @@ def load_targets(
     result = TargetList()
     seen: set[Key] = set()
     read_stdin = False
-    with _gc_paused():
+    with heap.paused():  # a million new Targets would only trigger useless passes
         for path in paths:
             if path != "-":
                 try:
@@ -531,18 +530,6 @@ def load_targets(
                 stream = sys.stdin if stdin is None else stdin
                 _load_file(result, seen, "<stdin>", stream, keep_bad)
     return result
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No garbage collection while loading: a million new Targets only trigger useless passes."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _load_file(
