@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest_spider
@@ -101,6 +102,8 @@ class Figures:
     campaign: float | None = None
     #: Connections the records say were made (every trial's), if counted.
     connections: int | None = None
+    #: From the first connection's start to the last one's end, if the records say.
+    measuring: float | None = None
 
     def lines(self, targets: int) -> list[str]:
         out = [
@@ -118,6 +121,11 @@ class Figures:
             out.append(
                 f"campaign            {self.campaign:.2f} s, {targets / self.campaign:.0f} "
                 "targets/s (its metadata: start-up left out)"
+            )
+        if self.measuring is not None:
+            out.append(
+                f"measuring           {self.measuring:.2f} s, first connection's start to last "
+                "one's end (the rest: start-up, collection, items reported after)"
             )
         out += [
             f"CPU per target      {self.cpu * 1000 / targets:.2f} ms (user+sys, process tree)",
@@ -143,19 +151,27 @@ def _record_count(output: Path) -> int:
         return sum(1 for line in lines if line.strip() and not line.startswith('{"spider_'))
 
 
-def _connection_count(output: Path) -> int:
-    """Connections the records hold: each trial's flows, or the record's own."""
+def _connections(output: Path) -> tuple[int, float | None]:
+    """Connections the records hold (each trial's flows, or the record's own), and the span
+    from the first one's start to the last one's end (None without timed flows)."""
     if not output.exists():
-        return 0
+        return 0, None
     count = 0
+    first, last = "~", ""
     with output.open() as lines:
         for line in lines:
             if not line.strip() or line.startswith('{"spider_'):
                 continue
             record = json.loads(line)
             trials = record.get("trials") or [record]
-            count += sum(len(trial.get("flow_results") or ()) for trial in trials)
-    return count
+            flows = [flow for trial in trials for flow in trial.get("flow_results") or ()]
+            count += len(flows)
+            # PATHspider's time text sorts as the time it names.
+            first = min([first, *(str(f["spdr_start"]) for f in flows if "spdr_start" in f)])
+            last = max([last, *(str(f["spdr_stop"]) for f in flows if "spdr_stop" in f)])
+    if not last or first == "~":
+        return count, None
+    return count, (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds()
 
 
 def _measure(
@@ -231,7 +247,7 @@ def _spider(lab: Lab, args: argparse.Namespace, targets: Path, tmp: str, run: in
         code,
         tail,
         _campaign_duration(output),
-        _connection_count(output),
+        *_connections(output),
     )
 
 
