@@ -50,10 +50,11 @@ def settle() -> None:
 
 
 class Refreezer:
-    """Freezes the heap again every ``every`` finished items (a pytest plugin)."""
+    """Freezes the heap again every :data:`REFREEZE_EVERY` finished items (a pytest plugin;
+    the interval is read when it is made, so a conftest may set it first)."""
 
-    def __init__(self, every: int | None = None) -> None:
-        self.every = REFREEZE_EVERY if every is None else every
+    def __init__(self) -> None:
+        self.every = REFREEZE_EVERY
         self._finished = 0
 
     def pytest_runtest_logfinish(self) -> None:
