@@ -11,6 +11,7 @@ process); ``--all-plugins`` loads them too.
 
     python benchmarks/campaign.py --targets 2000 --dead 0.1 --timeout 2 --peer
     python benchmarks/campaign.py --targets 2000 --dead 0 -n 2 --peer --repeat 3
+    python benchmarks/campaign.py --targets 2000 --dead 0 -n 2 --one-process-too --repeat 3
     python benchmarks/campaign.py --targets 2000 --dead 0 --trials 3 --trial-gap 0.5
 
 ``--trials N`` measures every target N times (``--spider-trials``): the figures then show the
@@ -202,8 +203,10 @@ def _measure(
     return proc.returncode, wall, cpu, peak_tree, tail
 
 
-def _spider(lab: Lab, args: argparse.Namespace, targets: Path, tmp: str, run: int) -> Figures:
-    output = Path(tmp) / f"spider-{run}.ndjson"
+def _spider(
+    lab: Lab, args: argparse.Namespace, targets: Path, tmp: str, run: int, workers: int
+) -> Figures:
+    output = Path(tmp) / f"spider-{run}-{workers}.ndjson"
     argv = [
         *shlex.split(args.wrap),
         sys.executable,
@@ -223,7 +226,7 @@ def _spider(lab: Lab, args: argparse.Namespace, targets: Path, tmp: str, run: in
         *([f"--spider-trial-gap={args.trial_gap}"] if args.trial_gap is not None else []),
         "--rootdir",
         tmp,
-        *(["-n", str(args.n)] if args.n else []),
+        *(["-n", str(workers)] if workers else []),
         *(["--co"] if args.collect_only else []),
         *args.pytest_args,
     ]
@@ -235,7 +238,7 @@ def _spider(lab: Lab, args: argparse.Namespace, targets: Path, tmp: str, run: in
     trials = f"{args.trials} trials, " if args.trials > 1 else ""
     name = (
         f"pytest-spider, {mode}, {trials}concurrency {args.concurrency}, "
-        f"{'-n ' + str(args.n) if args.n else 'one process'}, "
+        f"{'-n ' + str(workers) if workers else 'one process'}, "
         f"{'all installed pytest plugins' if args.all_plugins else 'plugins: spider, xdist'}"
     )
     return Figures(
@@ -318,10 +321,19 @@ def run(args: argparse.Namespace) -> None:
         print(_compile_bytecode())
         failed = False
         for number in range(args.repeat):
-            ours = _spider(lab, args, targets, tmp, number)
+            ours = _spider(lab, args, targets, tmp, number, args.n)
             print("\n".join(ours.tail))
             print("\n".join(ours.lines(args.targets)))
             failed |= ours.exit not in (0, 1)
+            if args.one_process_too and args.n:
+                alone = _spider(lab, args, targets, tmp, number, 0)
+                print("\n".join(alone.lines(args.targets)))
+                failed |= alone.exit not in (0, 1)
+                print(
+                    f"--- ratio -n {args.n} / one process (run {number + 1}): "
+                    f"wall {_ratio(ours.wall, alone.wall)}, "
+                    f"CPU per target {_ratio(ours.cpu, alone.cpu)}"
+                )
             if not args.peer:
                 continue
             theirs = _peer(lab, args, targets, tmp, number)
@@ -358,6 +370,11 @@ def main() -> None:
         help="--spider-trial-gap (default: pytest-spider's, one timeout)",
     )
     parser.add_argument("-n", type=int, default=0, help="pytest-xdist workers (0: none)")
+    parser.add_argument(
+        "--one-process-too",
+        action="store_true",
+        help="with -n, also run the campaign in one process right after, and print the ratio",
+    )
     parser.add_argument("--seed", type=int, default=1, help="shuffle seed")
     parser.add_argument(
         "--family",
