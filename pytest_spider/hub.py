@@ -54,14 +54,16 @@ S = TypeVar("S")
 #: A round that comes this long after the last one ended, or that itself takes this long,
 #: has left every transfer in flight unattended for as long.
 STALL = 0.25
-#: Seconds a round may spend starting new slots. Starting one costs a greenlet, a curl handle
-#: and the ``conn_`` function's first steps (30-45 us here), and the next round pays for its
-#: connect (up to 90 us); a refill of thousands started at once (a high
-#: ``--spider-concurrency`` on a loaded machine) made single rounds outlast ``STALL``, so that
-#: every dead target's timeout then counted as the hub's own and was made again. A count per
-#: round (100 before) bounded that too, but on a fast machine it held back a refill of 2,000
-#: slots: the last of them started 0.78 s into the campaign, 0.38-0.40 s under this budget.
-ADMIT_BUDGET = 0.02
+#: Seconds of work a round may reach and still start new slots. The work of a round grows
+#: with the transfers in flight; past what the process serves in good time (two busy workers
+#: on two cores, thousands of slots) rounds outlast ``STALL``, and every timeout in flight then
+#: counts as the hub's own and is made again. So a round starts slots only until it has
+#: worked this long (moving transfers on, resuming sequences, starting slots): where the
+#: transfers keep it busy, it starts none, and what is in flight settles where rounds take
+#: about this long; where they do not (dead targets waiting out their timeouts, a fast
+#: machine), a refill of thousands starts at once. The next round pays for the new slots'
+#: connects, and starts fewer.
+ROUND_BUDGET = 0.05
 
 _local = threading.local()
 
@@ -181,7 +183,7 @@ class Hub(Generic[S]):
             self._timer = None
             self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
         self._resume_finished()
-        self._admit()
+        self._admit(began)
         self._start_due()
         if self._interrupted:
             self._interrupted = False
@@ -227,16 +229,18 @@ class Hub(Generic[S]):
                 wait = min(wait, deadline - time.monotonic())
         return max(wait, 0.0)
 
-    def _admit(self) -> None:
+    def _admit(self, began: float) -> None:
+        """Start slots while there is room, until the round (which ``began`` then) has
+        worked ``ROUND_BUDGET`` s."""
         if not self._inbox or self.live >= self.limit:
             return
         with self._inbox_lock:
             take = self._inbox[: self.limit - self.live]
             del self._inbox[: len(take)]
         now = time.monotonic()
-        until = now + ADMIT_BUDGET
+        until = began + ROUND_BUDGET
         for taken, slot in enumerate(take):
-            if taken and time.monotonic() >= until:  # the rest waits for the next round
+            if time.monotonic() >= until and (taken or self.live):  # the rest waits
                 with self._inbox_lock:
                     self._inbox[:0] = take[taken:]
                 return

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
+import greenlet
 import pytest
 
 from pytest_spider import CONN_FAILED, CONN_OK, CONN_TIMEOUT, DesynchronizedSpider, connect_http
@@ -148,12 +149,12 @@ def test_no_more_than_the_concurrency_is_in_flight_on_the_hub(slow_port: int) ->
     assert 1 <= peak <= 5
 
 
-def test_a_round_of_the_hub_spends_a_bounded_time_starting_slots(
+def test_a_round_of_the_hub_starts_slots_only_within_its_budget(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A burst (a refill under a high concurrency) starts over as many rounds as its cost
     needs, in order, so that no one round leaves the transfers in flight unattended for long."""
-    monkeypatch.setattr(hub_module, "ADMIT_BUDGET", 0.02)
+    monkeypatch.setattr(hub_module, "ROUND_BUDGET", 0.02)
     started: list[int] = []
 
     def start_slowly(slot: int) -> None:
@@ -173,6 +174,33 @@ def test_a_round_of_the_hub_spends_a_bounded_time_starting_slots(
     rounds = [after - before for before, after in zip([0, *counts], counts, strict=False)]
     assert all(1 <= started_in_round <= 2 for started_in_round in rounds), rounds
     assert started == list(range(12))
+
+
+def test_a_busy_round_starts_nothing_while_slots_are_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rounds that have worked their budget start nothing new while slots are in flight:
+    what is in flight shrinks to what the process serves in good time. With nothing in
+    flight, one slot still starts."""
+    monkeypatch.setattr(hub_module, "ROUND_BUDGET", 0.0)  # every round is over its budget
+    parked: dict[int, greenlet.greenlet] = {}
+    hub: Hub[int] = Hub(limit=10, run=lambda slot: park(slot), start_at=lambda: 0.0)
+
+    def park(slot: int) -> None:  # stays in flight until resumed, as a slow transfer
+        parked[slot] = greenlet.getcurrent()
+        hub.loop_greenlet.switch()
+
+    try:
+        for slot in range(3):
+            hub.submit(slot)
+        for _ in range(3):
+            hub.pump()
+        assert list(parked) == [0] and hub.live == 1
+        parked[0].switch()  # its transfer ends
+        hub.pump()
+        assert list(parked) == [0, 1] and hub.live == 1
+    finally:
+        hub.close()
 
 
 def test_cheap_slots_start_together() -> None:
