@@ -12,6 +12,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Final
@@ -95,11 +96,36 @@ def pids(ns: str) -> list[int]:
     return [int(pid) for pid in out.split()]
 
 
+#: How long :func:`remove` waits for the processes it killed to end.
+EXIT_WAIT: Final = 5.0
+
+
+def process_start(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot; None if it is gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else int(fields[19])
+
+
 def remove(ns: str) -> None:
-    """Kill every process in ``ns`` and delete it; its veths and nft tables go with it."""
+    """Kill every process in ``ns``, wait until they have ended, and delete it; its veths
+    and nft tables go with it.
+
+    SIGKILL is acted on when the process next runs, which on a busy machine can come after
+    ``kill`` returns: without the wait, a lab said closed while its servers still ran.
+    """
     if not (NETNS_DIR / ns).exists():
         return
-    for pid in pids(ns):
+    killed = {pid: process_start(pid) for pid in pids(ns)}
+    for pid in killed:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + EXIT_WAIT
+    running = [pid for pid, start in killed.items() if start is not None]
+    while running and time.monotonic() < deadline:
+        running = [pid for pid in running if process_start(pid) == killed[pid]]
+        if running:
+            time.sleep(0.005)
     run(["ip", "netns", "delete", ns])

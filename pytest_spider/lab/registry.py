@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Final
 
 from pytest_spider.lab import addressing, netns
+from pytest_spider.lab.netns import process_start
 
 REGISTRY_DIR: Final = Path("/run/pytest-spider")
 _LABS_DIR: Final = REGISTRY_DIR / "labs"
@@ -68,15 +69,6 @@ class Entry:
     def owner_alive(self) -> bool:
         """True while the process that made the lab runs (a reused pid does not count)."""
         return process_start(self.owner_pid) == self.owner_start
-
-
-def process_start(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot; None if it is gone or a zombie."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] in ("Z", "X") else int(fields[19])
 
 
 _THREAD_LOCK: Final = threading.RLock()

@@ -67,7 +67,7 @@ class Footprint:
         self.names = registry.namespaces(lab_id)
         assert {registry.namespace(lab_id, role) for role in registry.ROLES} <= set(self.names)
         self.inodes = {netns_inode(name) for name in self.names}
-        self.pids = {pid: registry.process_start(pid) for pid in pids_in(self.inodes)}
+        self.pids = {pid: netns.process_start(pid) for pid in pids_in(self.inodes)}
         self.entry = registry.REGISTRY_DIR / "labs" / f"{lab_id}.json"
         self.workdir = workdir or Path(json.loads(self.entry.read_text())["workdir"])
         assert self.entry.exists() and self.workdir.is_dir()
@@ -75,10 +75,26 @@ class Footprint:
     def assert_gone(self) -> None:
         still = {netns_inode(n) for n in self.names if Path("/run/netns", n).exists()}
         assert not still & self.inodes
-        assert not [pid for pid, start in self.pids.items() if registry.process_start(pid) == start]
+        assert not [pid for pid, start in self.pids.items() if netns.process_start(pid) == start]
         assert not self.workdir.exists()
         if self.entry.exists():  # a new lab with the same id
             assert json.loads(self.entry.read_text())["workdir"] != str(self.workdir)
+
+
+def test_removing_a_namespace_returns_once_its_processes_have_ended() -> None:
+    """SIGKILL takes effect when a process next runs; removal waits for that, so nothing of
+    the namespace runs on once it is said gone."""
+    with Lab(servers=(), vantages={"east": "clean"}) as lab:
+        ns = lab.vantage_ns("east")
+        sleepers = [subprocess.Popen(netns.exec_argv(ns, ["sleep", "60"])) for _ in range(20)]
+        deadline = time.monotonic() + 5  # until they have entered the namespace
+        while len(netns.pids(ns)) < len(sleepers) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        started = {pid: netns.process_start(pid) for pid in netns.pids(ns)}
+        assert len(started) == len(sleepers)
+        netns.remove(ns)
+        assert [pid for pid, start in started.items() if netns.process_start(pid) == start] == []
+        assert all(sleeper.wait(5) == -signal.SIGKILL for sleeper in sleepers)
 
 
 def test_lab_leaves_nothing_behind() -> None:

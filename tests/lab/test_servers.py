@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pytest_spider import CONN_FAILED, CONN_OK, CONN_TIMEOUT, connect_tcp
-from pytest_spider.lab import Lab, hostile, registry
+from pytest_spider.lab import Lab, hostile, netns
 from tests.lab import probes
 
 #: Needs a path lab (root, network namespaces, nginx, nftables): deselect with -m 'not lab'.
@@ -87,6 +87,6 @@ def test_hostile_servers_stop_by_themselves(spider_lab: Lab) -> None:
     orphan = int(out)
     assert timed.wait(timeout=5) == 0
     deadline = time.monotonic() + 5
-    while registry.process_start(orphan) is not None and time.monotonic() < deadline:
+    while netns.process_start(orphan) is not None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert registry.process_start(orphan) is None
+    assert netns.process_start(orphan) is None
