@@ -235,21 +235,24 @@ class Hub(Generic[S]):
         if not self._inbox or self.live >= self.limit:
             return
         with self._inbox_lock:
-            take = self._inbox[: self.limit - self.live]
-            del self._inbox[: len(take)]
+            room = self._inbox[: self.limit - self.live]
         now = time.monotonic()
         until = began + ROUND_BUDGET
-        for taken, slot in enumerate(take):
-            if time.monotonic() >= until and (taken or self.live):  # the rest waits
-                with self._inbox_lock:
-                    self._inbox[:0] = take[taken:]
-                return
-            self.live += 1
-            at = self._start_at()
-            if at > now:
-                heapq.heappush(self._due, (at, next(self._order), slot))
-            else:
-                self._start(slot)
+        taken = 0
+        try:
+            for slot in room:
+                if time.monotonic() >= until and (taken or self.live):  # the rest waits
+                    return
+                taken += 1
+                self.live += 1
+                at = self._start_at()
+                if at > now:
+                    heapq.heappush(self._due, (at, next(self._order), slot))
+                else:
+                    self._start(slot)
+        finally:  # only the owner takes from the inbox; others append behind
+            with self._inbox_lock:
+                del self._inbox[:taken]
 
     def _start_due(self) -> None:
         now = time.monotonic()
